@@ -1,0 +1,62 @@
+/*
+ * base.h - small shared vocabulary: slices, macros.
+ *
+ * A slice is a borrowed view {base, len}; it owns nothing. Whoever hands out a slice says how
+ * long the bytes stay valid (usually: until the request's pool is destroyed, or until the
+ * callback that received it returns).
+ */
+#ifndef BASE_BASE_H
+#define BASE_BASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct base_slice {
+    const char *base;
+    size_t len;
+} base_slice_t;
+
+#define BASE_SLICE_LIT(s) ((base_slice_t){ (s), sizeof(s) - 1 })
+#define BASE_SLICE_NULL ((base_slice_t){ NULL, 0 })
+#define BASE_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define BASE_CONTAINER_OF(ptr, type, member) ((type *)(void *)((char *)(ptr) - offsetof(type, member)))
+#define BASE_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BASE_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define BASE_UNUSED(x) ((void)(x))
+#define BASE_LIKELY(x) __builtin_expect(!!(x), 1)
+#define BASE_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+static inline base_slice_t base_slice(const char *s, size_t len)
+{
+    return (base_slice_t){ s, len };
+}
+
+static inline base_slice_t base_slice_cstr(const char *s)
+{
+    return (base_slice_t){ s, s ? strlen(s) : 0 };
+}
+
+static inline int base_slice_eq(base_slice_t a, base_slice_t b)
+{
+    return a.len == b.len && (a.len == 0 || memcmp(a.base, b.base, a.len) == 0);
+}
+
+/* ASCII case-insensitive comparison, as HTTP field names need (RFC 9110 §5.1). */
+int base_slice_ieq(base_slice_t a, base_slice_t b);
+int base_slice_ieq_cstr(base_slice_t a, const char *s);
+/* Case-insensitive search of token `tok` in a comma-separated list (e.g. Connection: a, close). */
+int base_slice_has_token(base_slice_t list, const char *tok);
+/* Leading and trailing SP/HTAB removed. */
+base_slice_t base_slice_trim(base_slice_t s);
+/* Prefix test, case-sensitive. */
+int base_slice_starts_with(base_slice_t s, const char *prefix);
+
+/* Constant-time equality: the time taken depends only on the lengths, never on where the
+ * first differing byte is (for secrets such as the API token). */
+int base_ct_equal(const void *a, size_t alen, const void *b, size_t blen);
+
+/* Monotonic clock in nanoseconds / milliseconds. Thread-safe. */
+uint64_t base_now_ns(void);
+
+#endif

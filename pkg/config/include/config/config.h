@@ -1,0 +1,210 @@
+/*
+ * config.h - daprd's command line, environment, Configuration and Component YAML, as one
+ * immutable struct.
+ *
+ * config_load() is called once on the main thread before any worker starts. It fills a
+ * config_t whose memory belongs to the config (every string is owned by it) and that is never
+ * written again; workers read it without locks. config_free() releases it after every worker
+ * has stopped.
+ *
+ * Errors: any invalid flag value, unreadable file or malformed YAML makes config_load()
+ * return CONFIG_EXIT_USAGE (2) with one line in `err` that names the flag, or the file with
+ * line and column. --help and --version return CONFIG_EXIT_DONE after printing to stdout.
+ */
+#ifndef CONFIG_CONFIG_H
+#define CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_EXIT_OK 0
+#define CONFIG_EXIT_DONE 1  /* --help / --version printed: exit 0 */
+#define CONFIG_EXIT_USAGE 2 /* invalid input: exit 2 */
+
+#define REMORA_VERSION "1.15.0-remora.0.1.0"
+#define REMORA_DAPR_COMPAT_VERSION "1.15.0"
+
+typedef enum config_mode { CONFIG_MODE_STANDALONE = 0, CONFIG_MODE_KUBERNETES } config_mode_t;
+
+typedef enum config_app_protocol {
+    CONFIG_APP_GRPC = 0,
+    CONFIG_APP_GRPCS,
+    CONFIG_APP_HTTP,
+    CONFIG_APP_HTTPS,
+    CONFIG_APP_H2C,
+} config_app_protocol_t;
+
+/* A name/value pair from spec.metadata of a Component or a resolver's configuration. */
+typedef struct config_kv {
+    char *name;
+    char *value;
+} config_kv_t;
+
+/* One `kind: Component` document from --resources-path. */
+typedef struct config_component {
+    char *name;    /* metadata.name */
+    char *type;    /* spec.type, e.g. "middleware.http.ratelimit" */
+    char *version; /* spec.version, default "v1" */
+    char *file;    /* the file it came from, for messages */
+    config_kv_t *metadata;
+    size_t metadata_count;
+} config_component_t;
+
+/* One entry of spec.httpPipeline.handlers / spec.appHttpPipeline.handlers, already matched to
+ * its component (by name, type and version); start-up fails when no component matches. */
+typedef struct config_handler {
+    char *name;
+    char *type;
+    char *version;
+    const config_component_t *component; /* points into config_t.components */
+} config_handler_t;
+
+typedef struct config_pipeline {
+    config_handler_t *handlers;
+    size_t count;
+} config_pipeline_t;
+
+typedef struct config_api_rule {
+    char *name;     /* e.g. "invoke", "state" */
+    char *version;  /* e.g. "v1.0" */
+    char *protocol; /* "http" or "grpc" (default "http") */
+} config_api_rule_t;
+
+typedef struct config_acl_operation {
+    char *name;        /* path pattern with * and ** */
+    char **http_verbs; /* "*" allowed */
+    size_t http_verb_count;
+    int allow; /* action: 1 allow, 0 deny */
+} config_acl_operation_t;
+
+typedef struct config_acl_policy {
+    char *app_id;
+    char *namespace_;
+    char *trust_domain;
+    int default_allow; /* -1 unset, 0 deny, 1 allow */
+    config_acl_operation_t *operations;
+    size_t operation_count;
+} config_acl_policy_t;
+
+typedef struct config_spec {
+    /* spec.tracing */
+    double sampling_rate;    /* default 1e-4 when absent or unparsable; 0 disables tracing */
+    int tracing_stdout;
+    char *zipkin_endpoint;   /* NULL when absent */
+    char *otel_endpoint;
+    char *otel_protocol;     /* "http" or "grpc" */
+    int otel_is_secure;      /* default 1 */
+    /* spec.metric (alias spec.metrics) */
+    int metrics_enabled;     /* default 1 */
+    int metrics_increased_cardinality; /* default 1 */
+    char **metrics_path_matching;
+    size_t metrics_path_matching_count;
+    double *latency_buckets; /* NULL → Dapr's default buckets */
+    size_t latency_bucket_count;
+    /* spec.nameResolution */
+    char *nr_component;      /* NULL → mode default */
+    char *nr_version;
+    config_kv_t *nr_configuration; /* flattened scalar keys of configuration: */
+    size_t nr_configuration_count;
+    /* spec.accessControl */
+    int acl_present;
+    int acl_default_allow;   /* -1 unset */
+    char *acl_trust_domain;  /* default "public" */
+    config_acl_policy_t *acl_policies;
+    size_t acl_policy_count;
+    /* spec.api */
+    config_api_rule_t *api_allowed;
+    size_t api_allowed_count;
+    config_api_rule_t *api_denied;
+    size_t api_denied_count;
+    /* spec.logging.apiLogging */
+    int api_logging_enabled; /* -1 unset */
+    int api_logging_obfuscate_urls;
+    int api_logging_omit_health_checks;
+    /* pipelines */
+    config_pipeline_t http_pipeline;
+    config_pipeline_t app_http_pipeline;
+} config_spec_t;
+
+typedef struct config {
+    /* identity */
+    char *app_id;            /* "" allowed */
+    config_mode_t mode;
+    char *namespace_;        /* $NAMESPACE, default "default" */
+    /* ports and addresses; a port of 0 means "not served" unless noted */
+    int http_port;           /* --dapr-http-port, 3500 */
+    int grpc_port;           /* --dapr-grpc-port, 50001 (public gRPC API, not served yet) */
+    int internal_grpc_port;  /* --dapr-internal-grpc-port; 0 → derived (see config_internal_port) */
+    char *internal_grpc_listen_address; /* "" = all */
+    char **listen_addresses; /* --dapr-listen-addresses, split, brackets removed from IPv6 */
+    size_t listen_address_count;
+    int public_port;         /* --dapr-public-port, 0 = off */
+    char *public_listen_address; /* "" = all */
+    char *unix_domain_socket;    /* directory, NULL = none */
+    /* app channel */
+    int app_port;            /* --app-port, 50001 */
+    int app_port_set;        /* 1 when given on the command line */
+    config_app_protocol_t app_protocol;
+    char *app_channel_address; /* "127.0.0.1" */
+    int app_max_concurrency;   /* -1 = unlimited */
+    int app_health_check_enabled;
+    char *app_health_check_path;     /* "/healthz" */
+    int app_health_probe_interval_s; /* 5 */
+    int app_health_probe_timeout_ms; /* 500 */
+    int app_health_threshold;        /* 3 */
+    /* limits */
+    int64_t max_body_size;   /* bytes, 4Mi; <= 0 disables the limit */
+    int64_t read_buffer_size;/* bytes, 4Ki: header block limit */
+    char *allowed_origins;   /* "*" default; "" disables CORS */
+    /* metrics */
+    int enable_metrics;      /* true */
+    int metrics_port;        /* 9090 */
+    char *metrics_listen_address; /* "0.0.0.0" */
+    /* logs */
+    int log_level;           /* base_log_level_t */
+    int log_as_json;
+    int enable_api_logging;  /* -1 unset → spec.logging.apiLogging.enabled */
+    /* shutdown */
+    int graceful_shutdown_seconds; /* 5 */
+    /* secrets from the environment, NULL when unset or empty */
+    char *dapr_api_token;
+    char *app_api_token;
+    /* files */
+    char **config_files;     /* --config, repeatable */
+    size_t config_file_count;
+    char **resources_paths;  /* --resources-path / --components-path, repeatable */
+    size_t resources_path_count;
+    /* Remora extensions (documented in docs/configuration.md) */
+    int worker_threads;           /* --worker-threads, 0 → number of cores */
+    int read_header_timeout_ms;   /* --http-read-header-timeout, 10 s */
+    int read_body_timeout_ms;     /* --http-read-body-timeout, 60 s */
+    int idle_timeout_ms;          /* --http-idle-timeout, 60 s */
+    int max_connections;          /* --http-max-connections per listener, 10000 */
+    /* what the files said */
+    config_spec_t spec;
+    config_component_t *components;
+    size_t component_count;
+} config_t;
+
+/*
+ * Parses argv and the environment, then the --config file(s) and --resources-path folders.
+ * On success returns CONFIG_EXIT_OK with *out filled. On --help/--version returns
+ * CONFIG_EXIT_DONE. On error returns CONFIG_EXIT_USAGE with a one-line message in err
+ * (NUL-terminated, truncated to errlen). Warnings (deprecated aliases, accepted-but-unused
+ * flags) are logged through base/log.h. *out needs config_free() only on CONFIG_EXIT_OK.
+ */
+int config_load(config_t *out, int argc, char **argv, char *err, size_t errlen);
+void config_free(config_t *cfg);
+
+/* Parses a Kubernetes resource quantity ("4Mi", "4M", "512Ki", "1k", "100") into bytes.
+ * Returns 0, or -1 when the text is not a quantity or overflows. */
+int config_parse_quantity(const char *s, int64_t *out);
+
+/* The internal gRPC port in effect: the flag when set; 50002 in kubernetes mode; otherwise
+ * daprd's stable port derived from the app id. */
+int config_internal_port(const config_t *cfg);
+
+/* Looks up a metadata value of a component; NULL when absent. */
+const char *config_component_meta(const config_component_t *c, const char *name);
+
+#endif
