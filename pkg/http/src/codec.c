@@ -1,1 +1,796 @@
-/* placeholder */
+/*
+ * codec.c - HTTP/1.x server codec on llhttp, without I/O.
+ *
+ * Input flows: bytes → head scanner (our own RFC 9112 checks and limits) → llhttp → exchange.
+ * The scanner runs ahead of llhttp over each request head, so llhttp never sees a head that
+ * breaks a limit or a rule that Debian's llhttp 8.1 does not enforce itself: whitespace
+ * between a field name and its colon, and obs-fold (RFC 9112 §5.1, §5.2). It also counts
+ * the exact request-line (414) and header-block (431) sizes.
+ *
+ * llhttp is paused at each message end, so the next pipelined request is parsed only after
+ * the current response was queued (RFC 9112 §9.3.2: responses in request order).
+ */
+#include "http/codec.h"
+
+#include <llhttp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/err.h"
+#include "base/pool.h"
+
+#define BODY_SLICE (16u * 1024u)   /* body bytes handed to llhttp per call (flow control) */
+#define READ_CHUNK (16u * 1024u)   /* space offered to each socket read */
+#define INPUT_HIGH_WATER (64u * 1024u)
+#define POOL_BLOCK 4096u
+
+enum phase { PHASE_HEAD = 0, PHASE_BODY };
+
+enum scan_state {
+    SC_START = 0, /* before the request line; leading CRLFs are skipped (RFC 9112 §2.2) */
+    SC_REQLINE,
+    SC_LINE_START,
+    SC_LINE_CR,
+    SC_NAME,
+    SC_VALUE,
+};
+
+struct http_codec {
+    llhttp_t parser;
+    llhttp_settings_t settings;
+    http_codec_limits_t limits;
+    http_handler_t handler;
+    http_listener_kind_t kind;
+    http_codec_owner_t owner;
+    char peer[64];
+
+    base_buf_t in;
+    size_t in_pos; /* first unparsed byte of `in` */
+    base_buf_t out;
+
+    enum phase phase;
+    struct {
+        enum scan_state state;
+        size_t line_len;
+        size_t header_bytes;
+        size_t header_count;
+        int started;
+    } scan;
+
+    /* the request being parsed or answered */
+    http_exchange_t *ex;
+    base_buf_t url;
+    base_buf_t field;
+    base_buf_t value;
+    http_headers_t headers;
+    base_pool_t *pool;
+    int fail_status; /* set by a callback that rejects the request */
+    base_err_t fail_err;
+
+    /* response framing of the current exchange */
+    int64_t res_remaining; /* bytes still due under Content-Length, -1 otherwise */
+    unsigned res_chunked : 1;
+    unsigned res_no_body : 1;
+    unsigned res_close_delimited : 1;
+
+    unsigned request_complete : 1; /* llhttp saw the end of the current request */
+    unsigned closing : 1;          /* parse no more; close after the output is flushed */
+    unsigned unread : 1;           /* request bytes may still be on the wire */
+    unsigned draining : 1;
+    unsigned in_parse : 1;
+    unsigned body_paused : 1;
+    unsigned continue_sent : 1;
+    unsigned finishing : 1;        /* an exchange finished while in_parse */
+    uint64_t requests;
+};
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+static const char *date_header(void)
+{
+    static _Thread_local time_t cached_at;
+    static _Thread_local char cached[40];
+    time_t now = time(NULL);
+    if (now != cached_at) {
+        struct tm tm;
+        gmtime_r(&now, &tm);
+        strftime(cached, sizeof(cached), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached_at = now;
+    }
+    return cached;
+}
+
+static void notify_output(http_codec_t *c)
+{
+    if (c->owner.on_output)
+        c->owner.on_output(c->owner.owner);
+}
+
+static void reset_request_state(http_codec_t *c)
+{
+    c->url.len = 0;
+    c->field.len = 0;
+    c->value.len = 0;
+    c->headers = (http_headers_t){ 0 };
+    c->request_complete = 0;
+    c->continue_sent = 0;
+    c->body_paused = 0;
+    c->phase = PHASE_HEAD;
+    c->scan.state = SC_START;
+    c->scan.line_len = 0;
+    c->scan.header_bytes = 0;
+    c->scan.header_count = 0;
+    c->scan.started = 0;
+}
+
+/* Frees the current exchange; its pool goes with it. */
+static void exchange_free(http_codec_t *c)
+{
+    if (c->pool) {
+        base_pool_destroy(c->pool);
+        c->pool = NULL;
+    }
+    c->ex = NULL;
+}
+
+static void exchange_abort(http_codec_t *c, http_abort_reason_t why)
+{
+    http_exchange_t *ex = c->ex;
+    if (ex && !ex->done && ex->on_abort) {
+        ex->done = 1;
+        ex->on_abort(ex, why);
+    }
+    exchange_free(c);
+}
+
+/* Writes a complete error response produced by the codec itself and marks the connection to
+ * close: after a framing error nothing that follows on the wire can be trusted. */
+static void codec_fail(http_codec_t *c, int status, base_err_t err)
+{
+    int head_sent = c->ex && c->ex->head_sent;
+    exchange_abort(c, HTTP_ABORT_CLOSED);
+    c->closing = 1;
+    c->unread = 1;
+    if (head_sent || status == 0)
+        return;
+    char body[256];
+    int blen = snprintf(body, sizeof(body), "{\"errorCode\":\"%s\",\"message\":\"%s\"}", base_err_tag(err),
+                        base_err_message(err));
+    base_buf_printf(&c->out,
+                    "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: application/json\r\n"
+                    "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
+                    status, http_status_reason(status), date_header(), blen, body);
+    notify_output(c);
+}
+
+/* ---- head scanner ------------------------------------------------------------------------ */
+
+/* Scans request-head bytes. Sets *n to the bytes llhttp may now see. Returns 0, or the HTTP
+ * status of the violation (with *err). */
+static int scan_head(http_codec_t *c, const char *p, size_t len, size_t *n, base_err_t *err)
+{
+    for (size_t i = 0; i < len; i++) {
+        char ch = p[i];
+        switch (c->scan.state) {
+        case SC_START:
+            if (ch == '\r' || ch == '\n')
+                continue;
+            c->scan.started = 1;
+            c->scan.state = SC_REQLINE;
+            /* fall through */
+        case SC_REQLINE:
+            if (ch == '\n') {
+                c->scan.state = SC_LINE_START;
+            } else if (++c->scan.line_len > c->limits.max_request_line) {
+                *err = BASE_ERR_URI_TOO_LONG;
+                return 414;
+            }
+            continue;
+        case SC_LINE_START:
+            if (ch == '\r') {
+                c->scan.state = SC_LINE_CR;
+                continue;
+            }
+            if (ch == '\n')
+                goto head_done;
+            if (ch == ' ' || ch == '\t') {
+                /* obs-fold, or whitespace before the first field: RFC 9112 §5.2, §2.2 */
+                *err = BASE_ERR_BAD_REQUEST;
+                return 400;
+            }
+            if (++c->scan.header_count > c->limits.max_header_count) {
+                *err = BASE_ERR_HEADERS_TOO_LARGE;
+                return 431;
+            }
+            c->scan.state = SC_NAME;
+            break;
+        case SC_LINE_CR:
+            if (ch == '\n')
+                goto head_done;
+            *err = BASE_ERR_BAD_REQUEST; /* bare CR */
+            return 400;
+        case SC_NAME:
+            if (ch == ':')
+                c->scan.state = SC_VALUE;
+            else if (ch == ' ' || ch == '\t') {
+                /* RFC 9112 §5.1: no whitespace between field name and colon; MUST reject */
+                *err = BASE_ERR_BAD_REQUEST;
+                return 400;
+            } else if (ch == '\n')
+                c->scan.state = SC_LINE_START; /* no colon: llhttp rejects the line */
+            break;
+        case SC_VALUE:
+            if (ch == '\n')
+                c->scan.state = SC_LINE_START;
+            break;
+        }
+        if (++c->scan.header_bytes > c->limits.max_header_bytes) {
+            *err = BASE_ERR_HEADERS_TOO_LARGE;
+            return 431;
+        }
+        continue;
+    head_done:
+        c->phase = PHASE_BODY;
+        *n = i + 1;
+        return 0;
+    }
+    *n = len;
+    return 0;
+}
+
+/* ---- llhttp callbacks -------------------------------------------------------------------- */
+
+static http_codec_t *codec_of(llhttp_t *p)
+{
+    return p->data;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    c->pool = base_pool_create(POOL_BLOCK);
+    if (!c->pool) {
+        c->fail_status = 500;
+        c->fail_err = BASE_ERR_INTERNAL;
+        return -1;
+    }
+    return 0;
+}
+
+static int append_span(http_codec_t *c, base_buf_t *b, const char *at, size_t len)
+{
+    if (base_buf_append(b, at, len) == 0)
+        return 0;
+    c->fail_status = 500;
+    c->fail_err = BASE_ERR_INTERNAL;
+    return -1;
+}
+
+static int on_url(llhttp_t *p, const char *at, size_t len)
+{
+    http_codec_t *c = codec_of(p);
+    return append_span(c, &c->url, at, len);
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+    http_codec_t *c = codec_of(p);
+    return append_span(c, &c->field, at, len);
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+    http_codec_t *c = codec_of(p);
+    return append_span(c, &c->value, at, len);
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    base_slice_t name = base_slice(c->field.base, c->field.len);
+    base_slice_t value = base_slice_trim(base_slice(c->value.base, c->value.len));
+    int r = http_headers_add_copy(&c->headers, c->pool, name, value);
+    c->field.len = 0;
+    c->value.len = 0;
+    if (r != 0) {
+        c->fail_status = 500;
+        c->fail_err = BASE_ERR_INTERNAL;
+        return -1;
+    }
+    return 0;
+}
+
+static int reject(http_codec_t *c, int status, base_err_t err)
+{
+    c->fail_status = status;
+    c->fail_err = err;
+    return -1;
+}
+
+static void split_target(http_request_t *r)
+{
+    const char *t = r->target.base;
+    size_t len = r->target.len;
+    size_t start = 0, scheme = 0;
+    /* absolute-form (RFC 9112 §3.2.2): keep only the path of http://host/path */
+    if (len >= 7 && strncasecmp(t, "http://", 7) == 0)
+        scheme = 7;
+    else if (len >= 8 && strncasecmp(t, "https://", 8) == 0)
+        scheme = 8;
+    if (scheme) {
+        const char *slash = memchr(t + scheme, '/', len - scheme);
+        start = slash ? (size_t)(slash - t) : len;
+    }
+    const char *q = memchr(t + start, '?', len - start);
+    size_t end = q ? (size_t)(q - t) : len;
+    r->path = start < end ? base_slice(t + start, end - start) : BASE_SLICE_LIT("/");
+    r->query = q ? base_slice(q + 1, len - end - 1) : BASE_SLICE_NULL;
+}
+
+static int on_headers_complete(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    if (p->http_major != 1)
+        return reject(c, 505, BASE_ERR_BAD_REQUEST);
+    if (p->method == HTTP_CONNECT)
+        return reject(c, 405, BASE_ERR_METHOD_NOT_ALLOWED);
+    /* Upgrade (websocket, h2c via Upgrade) is not offered on this codec: the request is
+     * served as plain HTTP/1.1 and the Upgrade header ignored (RFC 9110 §7.8 allows it). */
+    p->upgrade = 0;
+
+    http_exchange_t *ex = base_pool_calloc(c->pool, sizeof(*ex));
+    if (!ex)
+        return reject(c, 500, BASE_ERR_INTERNAL);
+    ex->pool = c->pool;
+    ex->conn = c;
+    http_request_t *r = &ex->req;
+    const char *mname = llhttp_method_name((llhttp_method_t)p->method);
+    r->method = base_slice_cstr(mname);
+    r->method_id = http_method_from_slice(r->method);
+    r->target = base_pool_slice_dup(c->pool, base_slice(c->url.base, c->url.len));
+    if (!r->target.base)
+        return reject(c, 500, BASE_ERR_INTERNAL);
+    split_target(r);
+    r->version_minor = p->http_minor;
+    r->headers = c->headers;
+    r->content_length = (p->flags & F_CONTENT_LENGTH) ? (int64_t)p->content_length : -1;
+    r->chunked = (p->flags & F_CHUNKED) != 0;
+    r->keep_alive = llhttp_should_keep_alive(p) != 0;
+    r->peer = c->peer;
+    r->start_ns = base_now_ns();
+    ex->res.content_length = -1;
+
+    /* RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without exactly one
+     * Host field. */
+    size_t hosts = http_headers_count(&r->headers, "host");
+    if ((p->http_minor >= 1 && hosts != 1) || hosts > 1)
+        return reject(c, 400, BASE_ERR_BAD_REQUEST);
+    const base_slice_t *host = http_headers_get(&r->headers, "host");
+    r->host = host ? *host : BASE_SLICE_NULL;
+    const base_slice_t *expect = http_headers_get(&r->headers, "expect");
+    if (expect) {
+        if (!base_slice_ieq_cstr(*expect, "100-continue"))
+            return reject(c, 417, BASE_ERR_BAD_REQUEST);
+        r->expect_continue = p->http_minor >= 1;
+    }
+
+    c->ex = ex;
+    c->requests++;
+    c->handler.on_request(c->handler.ctx, ex, c->kind);
+    /* The chain accepted the request and wants its body: tell a waiting client to send it. */
+    if (c->ex == ex && !ex->done && !ex->head_sent)
+        http_exchange_continue(ex);
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    http_codec_t *c = codec_of(p);
+    http_exchange_t *ex = c->ex;
+    if (ex && !ex->done && ex->body_cbs && ex->body_cbs->on_data)
+        ex->body_cbs->on_data(ex, base_slice(at, len));
+    return 0;
+}
+
+static int on_message_complete(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    c->request_complete = 1;
+    c->phase = PHASE_HEAD;
+    http_exchange_t *ex = c->ex;
+    if (ex && !ex->done && ex->body_cbs && ex->body_cbs->on_end)
+        ex->body_cbs->on_end(ex);
+    return HPE_PAUSED;
+}
+
+/* ---- parse loop -------------------------------------------------------------------------- */
+
+static int status_for_llhttp(llhttp_errno_t e, base_err_t *err)
+{
+    *err = BASE_ERR_BAD_REQUEST;
+    switch (e) {
+    case HPE_INVALID_VERSION:
+        return 505;
+    case HPE_INVALID_METHOD:
+        return 400;
+    default:
+        return 400;
+    }
+}
+
+/* The current exchange is answered and its request fully read: free it and get ready for the
+ * next request on this connection. */
+static void finish_exchange(http_codec_t *c)
+{
+    exchange_free(c);
+    reset_request_state(c);
+    c->finishing = 0;
+    if (c->draining)
+        c->closing = 1;
+    if (c->owner.on_exchange_done)
+        c->owner.on_exchange_done(c->owner.owner);
+}
+
+static void parse(http_codec_t *c)
+{
+    c->in_parse = 1;
+    for (;;) {
+        if (c->ex && c->ex->done && c->request_complete)
+            finish_exchange(c);
+        if (c->closing || c->body_paused || (c->ex && c->request_complete))
+            break;
+        size_t avail = c->in.len - c->in_pos;
+        if (avail == 0)
+            break;
+        const char *p = c->in.base + c->in_pos;
+        size_t n = BASE_MIN(avail, (size_t)BODY_SLICE);
+        if (c->phase == PHASE_HEAD) {
+            base_err_t err = BASE_ERR_BAD_REQUEST;
+            int status = scan_head(c, p, avail, &n, &err);
+            if (status) {
+                codec_fail(c, status, err);
+                break;
+            }
+        }
+        llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
+        if (e == HPE_OK) {
+            c->in_pos += n;
+            continue;
+        }
+        if (e == HPE_PAUSED) {
+            c->in_pos += (size_t)(llhttp_get_error_pos(&c->parser) - p);
+            llhttp_resume(&c->parser);
+            continue;
+        }
+        base_err_t err;
+        int status = c->fail_status ? c->fail_status : status_for_llhttp(e, &err);
+        if (c->fail_status)
+            err = c->fail_err;
+        codec_fail(c, status, err);
+        break;
+    }
+    if (c->in_pos == c->in.len) {
+        c->in.len = 0;
+        c->in_pos = 0;
+        if (!c->ex && !c->scan.started && c->in.cap > READ_CHUNK * 2)
+            base_buf_free(&c->in); /* give a burst's buffer back once the connection is idle */
+    }
+    c->in_parse = 0;
+}
+
+/* ---- public API -------------------------------------------------------------------------- */
+
+http_codec_t *http_codec_new(const http_codec_limits_t *limits, const http_handler_t *handler,
+                             http_listener_kind_t kind, const http_codec_owner_t *owner, const char *peer)
+{
+    http_codec_t *c = base_calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->limits = *limits;
+    c->handler = *handler;
+    c->kind = kind;
+    if (owner)
+        c->owner = *owner;
+    snprintf(c->peer, sizeof(c->peer), "%s", peer ? peer : "");
+    llhttp_settings_init(&c->settings);
+    c->settings.on_message_begin = on_message_begin;
+    c->settings.on_url = on_url;
+    c->settings.on_header_field = on_header_field;
+    c->settings.on_header_value = on_header_value;
+    c->settings.on_header_value_complete = on_header_value_complete;
+    c->settings.on_headers_complete = on_headers_complete;
+    c->settings.on_body = on_body;
+    c->settings.on_message_complete = on_message_complete;
+    llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
+    c->parser.data = c;
+    reset_request_state(c);
+    return c;
+}
+
+void http_codec_free(http_codec_t *c, http_abort_reason_t why)
+{
+    if (!c)
+        return;
+    exchange_abort(c, why);
+    base_buf_free(&c->in);
+    base_buf_free(&c->out);
+    base_buf_free(&c->url);
+    base_buf_free(&c->field);
+    base_buf_free(&c->value);
+    base_free(c);
+}
+
+int http_codec_feed(http_codec_t *c, const char *data, size_t len)
+{
+    if (base_buf_append(&c->in, data, len) != 0)
+        return -1;
+    return http_codec_commit_read(c, 0);
+}
+
+void http_codec_read_buffer(http_codec_t *c, char **base, size_t *len)
+{
+    if (c->in_pos > 0 && c->in_pos == c->in.len) {
+        c->in.len = 0;
+        c->in_pos = 0;
+    }
+    if (base_buf_reserve(&c->in, READ_CHUNK) != 0) {
+        *base = NULL;
+        *len = 0;
+        return;
+    }
+    *base = c->in.base + c->in.len;
+    *len = c->in.cap - c->in.len;
+}
+
+int http_codec_commit_read(http_codec_t *c, size_t n)
+{
+    c->in.len += n;
+    if (c->closing)
+        return 0;
+    parse(c);
+    return 0;
+}
+
+void http_codec_eof(http_codec_t *c)
+{
+    c->unread = 0;
+    if (c->ex && !c->request_complete) {
+        /* The client stopped sending mid-request; nothing more can be answered usefully. */
+        exchange_abort(c, HTTP_ABORT_CLOSED);
+    }
+    c->closing = 1;
+}
+
+int http_codec_resume(http_codec_t *c)
+{
+    if (c->in_parse)
+        return 0;
+    parse(c);
+    return 0;
+}
+
+void http_codec_timeout(http_codec_t *c)
+{
+    http_codec_state_t s = http_codec_state(c);
+    if (s == HTTP_CODEC_READING_HEAD || s == HTTP_CODEC_READING_BODY)
+        codec_fail(c, 408, BASE_ERR_REQUEST_TIMEOUT);
+    else {
+        c->closing = 1;
+        c->unread = 0;
+    }
+}
+
+void http_codec_drain(http_codec_t *c)
+{
+    c->draining = 1;
+    if (http_codec_state(c) == HTTP_CODEC_IDLE && c->in.len == c->in_pos)
+        c->closing = 1;
+}
+
+base_buf_t *http_codec_output(http_codec_t *c)
+{
+    return &c->out;
+}
+
+http_codec_state_t http_codec_state(const http_codec_t *c)
+{
+    if (c->closing)
+        return HTTP_CODEC_CLOSING;
+    if (c->ex && c->request_complete)
+        return HTTP_CODEC_RESPONDING;
+    if (c->ex)
+        return HTTP_CODEC_READING_BODY;
+    if (c->scan.started)
+        return HTTP_CODEC_READING_HEAD;
+    return HTTP_CODEC_IDLE;
+}
+
+int http_codec_wants_input(const http_codec_t *c)
+{
+    if (c->closing || c->body_paused)
+        return 0;
+    if (c->ex && c->request_complete)
+        return c->in.len - c->in_pos < INPUT_HIGH_WATER; /* pipelined requests wait their turn */
+    return 1;
+}
+
+int http_codec_busy(const http_codec_t *c)
+{
+    return c->ex != NULL && !c->ex->done;
+}
+
+int http_codec_should_close(const http_codec_t *c)
+{
+    return c->closing;
+}
+
+int http_codec_unread_input(const http_codec_t *c)
+{
+    return c->unread;
+}
+
+uint64_t http_codec_request_count(const http_codec_t *c)
+{
+    return c->requests;
+}
+
+/* ---- responding -------------------------------------------------------------------------- */
+
+static http_codec_t *codec_of_ex(http_exchange_t *ex)
+{
+    return ex->conn;
+}
+
+static int header_is_framing(base_slice_t name)
+{
+    return base_slice_ieq_cstr(name, "content-length") || base_slice_ieq_cstr(name, "transfer-encoding") ||
+           base_slice_ieq_cstr(name, "connection") || base_slice_ieq_cstr(name, "date") ||
+           base_slice_ieq_cstr(name, "keep-alive");
+}
+
+int http_exchange_send_head(http_exchange_t *ex)
+{
+    http_codec_t *c = codec_of_ex(ex);
+    if (ex->done || ex->head_sent || c->ex != ex)
+        return -1;
+    http_response_t *res = &ex->res;
+    const http_request_t *req = &ex->req;
+    int status = res->status ? res->status : 200;
+    int bodiless_status = status < 200 || status == 204 || status == 304;
+
+    c->res_no_body = bodiless_status || req->method_id == HTTP_METHOD_HEAD;
+    c->res_chunked = 0;
+    c->res_close_delimited = 0;
+    c->res_remaining = -1;
+    if (!bodiless_status && res->content_length < 0 && req->method_id != HTTP_METHOD_HEAD) {
+        if (req->version_minor >= 1)
+            c->res_chunked = 1;
+        else
+            c->res_close_delimited = 1;
+    }
+    if (!c->res_no_body && res->content_length >= 0)
+        c->res_remaining = res->content_length;
+
+    /* Answering before the request body was read: the rest of it is unread on the wire. */
+    int close = c->draining || c->closing || !req->keep_alive || c->res_close_delimited || !c->request_complete;
+
+    base_buf_t *o = &c->out;
+    int r = base_buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_reason(status), date_header());
+    for (size_t i = 0; i < res->headers.len && r == 0; i++) {
+        const http_header_t *h = &res->headers.items[i];
+        if (header_is_framing(h->name))
+            continue;
+        r |= base_buf_append(o, h->name.base, h->name.len);
+        r |= base_buf_append(o, ": ", 2);
+        r |= base_buf_append(o, h->value.base, h->value.len);
+        r |= base_buf_append(o, "\r\n", 2);
+    }
+    if (!bodiless_status && res->content_length >= 0)
+        r |= base_buf_printf(o, "Content-Length: %lld\r\n", (long long)res->content_length);
+    else if (c->res_chunked)
+        r |= base_buf_append_str(o, "Transfer-Encoding: chunked\r\n");
+    if (close)
+        r |= base_buf_append_str(o, "Connection: close\r\n");
+    else if (req->version_minor == 0)
+        r |= base_buf_append_str(o, "Connection: keep-alive\r\n");
+    r |= base_buf_append(o, "\r\n", 2);
+    if (r != 0) {
+        codec_fail(c, 0, BASE_ERR_INTERNAL);
+        return -1;
+    }
+    if (close) {
+        c->closing = 1;
+        c->unread = !c->request_complete;
+    }
+    ex->head_sent = 1;
+    notify_output(c);
+    return 0;
+}
+
+static void exchange_completed(http_codec_t *c, http_exchange_t *ex)
+{
+    ex->done = 1;
+    if (!c->request_complete) {
+        /* Answered early; the remaining request body is not read (lingering close). */
+        c->closing = 1;
+        c->unread = 1;
+    }
+    notify_output(c);
+}
+
+int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, int last)
+{
+    http_codec_t *c = codec_of_ex(ex);
+    if (ex->done || !ex->head_sent || c->ex != ex)
+        return -1;
+    int r = 0;
+    if (!c->res_no_body && len > 0) {
+        if (c->res_remaining >= 0 && (int64_t)len > c->res_remaining) {
+            /* More than the announced Content-Length: never let it spill into the next
+             * response on this connection. */
+            len = (size_t)c->res_remaining;
+            c->closing = 1;
+        }
+        if (c->res_chunked)
+            r |= base_buf_printf(&c->out, "%zx\r\n", len);
+        r |= base_buf_append(&c->out, data, len);
+        if (c->res_chunked)
+            r |= base_buf_append(&c->out, "\r\n", 2);
+        if (c->res_remaining >= 0)
+            c->res_remaining -= (int64_t)len;
+    }
+    if (last) {
+        if (c->res_chunked && !c->res_no_body)
+            r |= base_buf_append(&c->out, "0\r\n\r\n", 5);
+        if (c->res_remaining > 0)
+            c->closing = 1; /* short body: the client can only tell by the close */
+        if (c->res_close_delimited)
+            c->closing = 1;
+    }
+    if (r != 0) {
+        codec_fail(c, 0, BASE_ERR_INTERNAL);
+        return -1;
+    }
+    if (last)
+        exchange_completed(c, ex);
+    else
+        notify_output(c);
+    return 0;
+}
+
+int http_exchange_respond(http_exchange_t *ex, int status, const char *content_type, base_slice_t body)
+{
+    ex->res.status = status;
+    if (content_type && body.len > 0 &&
+        http_headers_set(&ex->res.headers, ex->pool, BASE_SLICE_LIT("Content-Type"), base_slice_cstr(content_type)) != 0)
+        return -1;
+    ex->res.content_length = (int64_t)body.len;
+    if (http_exchange_send_head(ex) != 0)
+        return -1;
+    return http_exchange_send_body(ex, body.base, body.len, 1);
+}
+
+void http_exchange_continue(http_exchange_t *ex)
+{
+    http_codec_t *c = codec_of_ex(ex);
+    if (!ex->req.expect_continue || c->continue_sent || ex->head_sent || c->request_complete)
+        return;
+    c->continue_sent = 1;
+    base_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    notify_output(c);
+}
+
+void http_exchange_pause_body(http_exchange_t *ex)
+{
+    codec_of_ex(ex)->body_paused = 1;
+}
+
+void http_exchange_resume_body(http_exchange_t *ex)
+{
+    http_codec_t *c = codec_of_ex(ex);
+    c->body_paused = 0;
+    if (c->owner.on_exchange_done)
+        c->owner.on_exchange_done(c->owner.owner); /* owner re-reads and resumes parsing */
+}

@@ -1,1 +1,196 @@
-/* placeholder */
+/*
+ * runtime.c - start-up, readiness and graceful shutdown.
+ *
+ * Shutdown (SIGTERM, SIGINT, POST /v1.0/shutdown): health turns 500 at once, every worker
+ * stops accepting and closes its idle connections, requests in flight finish; when the grace
+ * period (--dapr-graceful-shutdown-seconds) ends first, what is left is closed. Exit 0.
+ */
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "internal.h"
+
+static void begin_shutdown(runtime_t *rt, const char *why);
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    runtime_t *rt = s->data;
+    if (rt->shutting_down) {
+        /* a second signal: stop waiting for requests in flight */
+        LOG_WARN(BASE_LOG_SCOPE_RUNTIME, "received signal %d again: closing all connections now", signum);
+        for (int i = 0; i < rt->worker_count; i++)
+            rt_worker_post_close_all(&rt->workers[i]);
+        return;
+    }
+    begin_shutdown(rt, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+    runtime_t *rt = t->data;
+    LOG_WARN(BASE_LOG_SCOPE_RUNTIME, "graceful shutdown period of %d s is over: closing the remaining connections",
+             rt->cfg->graceful_shutdown_seconds);
+    for (int i = 0; i < rt->worker_count; i++)
+        rt_worker_post_close_all(&rt->workers[i]);
+}
+
+static void begin_shutdown(runtime_t *rt, const char *why)
+{
+    if (rt->shutting_down)
+        return;
+    rt->shutting_down = 1;
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Received %s: shutting down gracefully (up to %d s)", why,
+             rt->cfg->graceful_shutdown_seconds);
+    api_set_state(rt->api, API_DRAINING);
+    for (int i = 0; i < rt->worker_count; i++)
+        rt_worker_post_drain(&rt->workers[i]);
+    uv_timer_start(&rt->grace, on_grace_over, (uint64_t)rt->cfg->graceful_shutdown_seconds * 1000u, 0);
+}
+
+static void on_shutdown_mail(void *arg)
+{
+    begin_shutdown(arg, "a shutdown request");
+}
+
+/* api hook: runs on a worker thread */
+static void request_shutdown(void *arg)
+{
+    runtime_t *rt = arg;
+    loop_mailbox_post(&rt->mailbox, on_shutdown_mail, rt);
+}
+
+void rt_on_worker_started(void *arg)
+{
+    runtime_t *rt = arg;
+    if (++rt->workers_started < rt->worker_count)
+        return;
+    api_set_state(rt->api, API_READY);
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "dapr initialized. Status: Running. Init Elapsed %.0fms",
+             (double)(base_now_ns() - rt->start_ns) / 1e6);
+}
+
+static void noop_close(uv_handle_t *h)
+{
+    (void)h;
+}
+
+void rt_on_worker_stopped(void *arg)
+{
+    runtime_t *rt = arg;
+    if (++rt->workers_stopped < rt->worker_count)
+        return;
+    /* every worker is gone: release the main loop */
+    uv_close((uv_handle_t *)&rt->sigterm, noop_close);
+    uv_close((uv_handle_t *)&rt->sigint, noop_close);
+    uv_close((uv_handle_t *)&rt->grace, noop_close);
+    loop_mailbox_close(&rt->mailbox, noop_close);
+}
+
+static int worker_count(const config_t *cfg)
+{
+    long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
+    if (n < 1)
+        n = 1;
+    return n > RT_MAX_WORKERS ? RT_MAX_WORKERS : (int)n;
+}
+
+static int build_chains(runtime_t *rt)
+{
+    char err[256] = "";
+    if (mw_chain_build_api(&rt->api_chain, rt->cfg, api_handler(rt->api), err, sizeof(err)) != 0) {
+        LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot build the HTTP pipeline: %s", err);
+        return -1;
+    }
+    /* The public port serves probes only: no CORS, token or pipeline components (daprd). */
+    memset(&rt->public_chain, 0, sizeof(rt->public_chain));
+    rt->public_chain.handler = api_public_handler(rt->api);
+    return 0;
+}
+
+static void close_unadopted_fds(runtime_t *rt)
+{
+    for (size_t i = 0; i < rt->listener_count; i++)
+        for (int w = 0; w < rt->worker_count; w++)
+            if (rt->listeners[i].fds[w] > 0)
+                close(rt->listeners[i].fds[w]);
+}
+
+int runtime_run(const config_t *cfg)
+{
+    static runtime_t rt_storage; /* the one runtime of the process */
+    runtime_t *rt = &rt_storage;
+    memset(rt, 0, sizeof(*rt));
+    rt->cfg = cfg;
+    rt->start_ns = base_now_ns();
+    rt->loop = uv_default_loop();
+    rt->worker_count = worker_count(cfg);
+    rt->server_opts = (http_server_options_t){
+        .limits = { .max_header_bytes = (size_t)cfg->read_buffer_size, .max_header_count = 100,
+                    .max_request_line = 8192 },
+        .read_header_timeout_ms = (unsigned)cfg->read_header_timeout_ms,
+        .read_body_timeout_ms = (unsigned)cfg->read_body_timeout_ms,
+        .idle_timeout_ms = (unsigned)cfg->idle_timeout_ms,
+        .write_timeout_ms = 60000,
+        .linger_ms = 2000,
+    };
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "starting Dapr Runtime -- version %s -- Remora %s", REMORA_DAPR_COMPAT_VERSION,
+             REMORA_VERSION);
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "app id: %s, mode: %s, %d worker thread(s)", cfg->app_id,
+             cfg->mode == CONFIG_MODE_KUBERNETES ? "kubernetes" : "standalone", rt->worker_count);
+
+    api_hooks_t hooks = { request_shutdown, rt };
+    rt->api = api_new(cfg, &hooks);
+    int status = 1;
+    if (!rt->api || build_chains(rt) != 0)
+        goto fail_api;
+    if (rt_listeners_open(rt) != 0)
+        goto fail_listeners;
+
+    loop_mailbox_init(rt->loop, &rt->mailbox);
+    uv_signal_init(rt->loop, &rt->sigterm);
+    uv_signal_init(rt->loop, &rt->sigint);
+    rt->sigterm.data = rt->sigint.data = rt;
+    uv_signal_start(&rt->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&rt->sigint, on_signal, SIGINT);
+    uv_timer_init(rt->loop, &rt->grace);
+    rt->grace.data = rt;
+
+    for (int i = 0; i < rt->worker_count; i++) {
+        rt->workers[i].rt = rt;
+        rt->workers[i].index = i;
+        if (rt_worker_start(&rt->workers[i]) != 0) {
+            LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot start worker thread %d", i);
+            /* the workers already running drain; the rest of the fds are closed below */
+            for (size_t l = 0; l < rt->listener_count; l++)
+                for (int w = i; w < rt->worker_count; w++) {
+                    close(rt->listeners[l].fds[w]);
+                    rt->listeners[l].fds[w] = -1;
+                }
+            rt->worker_count = i;
+            begin_shutdown(rt, "a start-up failure");
+            break;
+        }
+    }
+    if (rt->worker_count > 0) {
+        uv_run(rt->loop, UV_RUN_DEFAULT);
+        for (int i = 0; i < rt->worker_count; i++)
+            pthread_join(rt->workers[i].thread, NULL);
+        status = rt->workers_started == rt->worker_count && rt->shutting_down ? 0 : 1;
+    }
+    uv_loop_close(rt->loop);
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");
+    rt_listeners_cleanup(rt);
+    mw_chain_destroy(&rt->api_chain);
+    api_free(rt->api);
+    return status;
+
+fail_listeners:
+    close_unadopted_fds(rt);
+    rt_listeners_cleanup(rt);
+fail_api:
+    mw_chain_destroy(&rt->api_chain);
+    api_free(rt->api);
+    return status;
+}

@@ -73,6 +73,8 @@ base_buf_t *http_codec_output(http_codec_t *c);
 http_codec_state_t http_codec_state(const http_codec_t *c);
 /* 1 while the codec can accept more input (not paused, not closing). */
 int http_codec_wants_input(const http_codec_t *c);
+/* 1 while an exchange is in progress (its response not finished): do not close yet. */
+int http_codec_busy(const http_codec_t *c);
 /* 1 once the connection should be closed when the output is flushed. */
 int http_codec_should_close(const http_codec_t *c);
 /* 1 when unread request bytes may still be on the wire (close gracefully: lingering close). */
