@@ -76,6 +76,7 @@ struct http_codec {
     unsigned res_close_delimited : 1;
 
     unsigned request_complete : 1; /* llhttp saw the end of the current request */
+    unsigned body_expected : 1;    /* the current request announced a body */
     unsigned closing : 1;          /* parse no more; close after the output is flushed */
     unsigned unread : 1;           /* request bytes may still be on the wire */
     unsigned draining : 1;
@@ -115,6 +116,7 @@ static void reset_request_state(http_codec_t *c)
     c->value.len = 0;
     c->headers = (http_headers_t){ 0 };
     c->request_complete = 0;
+    c->body_expected = 0;
     c->continue_sent = 0;
     c->body_paused = 0;
     c->phase = PHASE_HEAD;
@@ -145,16 +147,9 @@ static void exchange_abort(http_codec_t *c, http_abort_reason_t why)
     exchange_free(c);
 }
 
-/* Writes a complete error response produced by the codec itself and marks the connection to
- * close: after a framing error nothing that follows on the wire can be trusted. */
-static void codec_fail(http_codec_t *c, int status, base_err_t err)
+/* Appends a complete error response with Dapr's JSON body; the connection closes after it. */
+static void write_error(http_codec_t *c, int status, base_err_t err)
 {
-    int head_sent = c->ex && c->ex->head_sent;
-    exchange_abort(c, HTTP_ABORT_CLOSED);
-    c->closing = 1;
-    c->unread = 1;
-    if (head_sent || status == 0)
-        return;
     char body[256];
     int blen = snprintf(body, sizeof(body), "{\"errorCode\":\"%s\",\"message\":\"%s\"}", base_err_tag(err),
                         base_err_message(err));
@@ -163,6 +158,19 @@ static void codec_fail(http_codec_t *c, int status, base_err_t err)
                     "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                     status, http_status_reason(status), date_header(), blen, body);
     notify_output(c);
+}
+
+/* An error found by the codec itself: the exchange (if any) is aborted and, unless its head
+ * already went out, the error is answered. The connection closes: after a framing error
+ * nothing that follows on the wire can be trusted. */
+static void codec_fail(http_codec_t *c, int status, base_err_t err)
+{
+    int head_sent = c->ex && c->ex->head_sent;
+    exchange_abort(c, HTTP_ABORT_CLOSED);
+    c->closing = 1;
+    c->unread = 1;
+    if (!head_sent && status != 0)
+        write_error(c, status, err);
 }
 
 /* ---- head scanner ------------------------------------------------------------------------ */
@@ -376,6 +384,7 @@ static int on_headers_complete(llhttp_t *p)
         r->expect_continue = p->http_minor >= 1;
     }
 
+    c->body_expected = r->chunked || r->content_length > 0;
     c->ex = ex;
     c->requests++;
     c->handler.on_request(c->handler.ctx, ex, c->kind);
@@ -636,6 +645,13 @@ uint64_t http_codec_request_count(const http_codec_t *c)
     return c->requests;
 }
 
+/* The request's bytes are all read, or it announced no body (a reply from on_request to a
+ * bodyless request comes before llhttp's message-complete callback). */
+static int request_read(const http_codec_t *c)
+{
+    return c->request_complete || !c->body_expected;
+}
+
 /* ---- responding -------------------------------------------------------------------------- */
 
 static http_codec_t *codec_of_ex(http_exchange_t *ex)
@@ -674,7 +690,7 @@ int http_exchange_send_head(http_exchange_t *ex)
         c->res_remaining = res->content_length;
 
     /* Answering before the request body was read: the rest of it is unread on the wire. */
-    int close = c->draining || c->closing || !req->keep_alive || c->res_close_delimited || !c->request_complete;
+    int close = c->draining || c->closing || !req->keep_alive || c->res_close_delimited || !request_read(c);
 
     base_buf_t *o = &c->out;
     int r = base_buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_reason(status), date_header());
@@ -702,7 +718,7 @@ int http_exchange_send_head(http_exchange_t *ex)
     }
     if (close) {
         c->closing = 1;
-        c->unread = !c->request_complete;
+        c->unread = !request_read(c);
     }
     ex->head_sent = 1;
     notify_output(c);
@@ -712,7 +728,7 @@ int http_exchange_send_head(http_exchange_t *ex)
 static void exchange_completed(http_codec_t *c, http_exchange_t *ex)
 {
     ex->done = 1;
-    if (!c->request_complete) {
+    if (!request_read(c)) {
         /* Answered early; the remaining request body is not read (lingering close). */
         c->closing = 1;
         c->unread = 1;
@@ -779,6 +795,21 @@ void http_exchange_continue(http_exchange_t *ex)
         return;
     c->continue_sent = 1;
     base_buf_append_str(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
+    notify_output(c);
+}
+
+void http_exchange_abort(http_exchange_t *ex)
+{
+    http_codec_t *c = codec_of_ex(ex);
+    if (ex->done || c->ex != ex)
+        return;
+    /* A response already under way cannot be replaced: cut the connection once what was
+     * queued is written, so the client sees a truncated response rather than a wrong one. */
+    ex->done = 1;
+    c->closing = 1;
+    c->unread = !request_read(c);
+    if (!ex->head_sent)
+        write_error(c, 500, BASE_ERR_INTERNAL);
     notify_output(c);
 }
 

@@ -15,6 +15,7 @@ typedef struct seen {
     int requests;
     int aborts;
     int defer;
+    int reply_at_head; /* answer from on_request, before the body */
     http_exchange_t *pending;
     char last_path[256];
     char body[8192];
@@ -68,6 +69,8 @@ static void on_request(void *ctx, http_exchange_t *ex, http_listener_kind_t kind
     snprintf(seen.last_path, sizeof(seen.last_path), "%.*s", (int)ex->req.path.len, ex->req.path.base);
     ex->body_cbs = &body_cbs;
     ex->on_abort = on_abort;
+    if (seen.reply_at_head)
+        http_exchange_respond(ex, 401, "text/plain", BASE_SLICE_LIT("no"));
 }
 
 static http_codec_t *codec_new(void)
@@ -341,6 +344,30 @@ static void test_chunked_response(void **state)
     http_codec_free(c, HTTP_ABORT_CLOSED);
 }
 
+/* A reply from on_request to a bodyless request keeps the connection (pipelining goes on);
+ * to a request whose body is still unread it closes (the body stays on the wire). */
+static void test_reply_at_head(void **state)
+{
+    (void)state;
+    http_codec_t *c = codec_new();
+    seen.reply_at_head = 1;
+    const char *r = RUN(c, "GET /a HTTP/1.1\r\nHost: a\r\n\r\nGET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(seen.requests, 2);
+    assert_int_equal(count(r, "HTTP/1.1 401"), 2);
+    assert_null(strstr(r, "Connection: close"));
+    assert_false(http_codec_should_close(c));
+    http_codec_free(c, HTTP_ABORT_CLOSED);
+
+    c = codec_new();
+    seen.reply_at_head = 1;
+    r = RUN(c, "POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabGET /b HTTP/1.1\r\nHost: a\r\n\r\n");
+    assert_int_equal(count(r, "HTTP/1.1 401"), 1);
+    assert_non_null(strstr(r, "Connection: close"));
+    assert_true(http_codec_should_close(c));
+    assert_true(http_codec_unread_input(c));
+    http_codec_free(c, HTTP_ABORT_CLOSED);
+}
+
 static void test_absolute_form_target(void **state)
 {
     (void)state;
@@ -369,6 +396,7 @@ int main(void)
         cmocka_unit_test(test_drain_closes_after_current),
         cmocka_unit_test(test_chunked_response),
         cmocka_unit_test(test_absolute_form_target),
+        cmocka_unit_test(test_reply_at_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

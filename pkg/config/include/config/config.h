@@ -34,13 +34,21 @@ typedef enum config_app_protocol {
     CONFIG_APP_H2C,
 } config_app_protocol_t;
 
-/* A name/value pair from spec.metadata of a Component or a resolver's configuration. */
+/* A name/value pair from spec.metadata of a Component or a resolver's configuration.
+ * Numbers and booleans keep their YAML text ("10", "true"); a missing or null value is "".
+ * value is NULL for a `secretKeyRef` entry (not resolved yet) or a structured value; both are
+ * logged as warnings at load. Resolver configuration: nested mappings are flattened with dots
+ * ("client.address"); lists are left out. */
 typedef struct config_kv {
     char *name;
     char *value;
 } config_kv_t;
 
-/* One `kind: Component` document from --resources-path. */
+/* One `kind: Component` document from --resources-path (every *.yaml / *.yml file of each
+ * directory, in name order, every `---` document of each file; a path to a file works too).
+ * Documents of other kinds are skipped; components whose `scopes` list does not contain the
+ * app id, or whose metadata.namespace differs from a set $NAMESPACE, are skipped. Two
+ * components with the same name and type are an error. */
 typedef struct config_component {
     char *name;    /* metadata.name */
     char *type;    /* spec.type, e.g. "middleware.http.ratelimit" */
@@ -86,6 +94,9 @@ typedef struct config_acl_policy {
     size_t operation_count;
 } config_acl_policy_t;
 
+/* What the --config files say. Files are applied in order, each overriding the keys it sets
+ * (a list is replaced as a whole), as daprd's repeated yaml.Unmarshal into one struct does.
+ * Defaults are daprd's LoadDefaultConfiguration. */
 typedef struct config_spec {
     /* spec.tracing */
     double sampling_rate;    /* default 1e-4 when absent or unparsable; 0 disables tracing */
@@ -107,8 +118,9 @@ typedef struct config_spec {
     config_kv_t *nr_configuration; /* flattened scalar keys of configuration: */
     size_t nr_configuration_count;
     /* spec.accessControl */
-    int acl_present;
-    int acl_default_allow;   /* -1 unset */
+    int acl_present;         /* 1 when accessControl sets a trustDomain, a defaultAction or
+                                policies (daprd: otherwise there is no ACL at all) */
+    int acl_default_allow;   /* -1 unset (daprd then denies when policies exist), 0, 1 */
     char *acl_trust_domain;  /* default "public" */
     config_acl_policy_t *acl_policies;
     size_t acl_policy_count;
@@ -163,6 +175,7 @@ typedef struct config {
     /* logs */
     int log_level;           /* base_log_level_t */
     int log_as_json;
+    char *log_file;          /* --log-file: append logs there; NULL = stdout */
     int enable_api_logging;  /* -1 unset → spec.logging.apiLogging.enabled */
     /* shutdown */
     int graceful_shutdown_seconds; /* 5 */
@@ -175,11 +188,15 @@ typedef struct config {
     char **resources_paths;  /* --resources-path / --components-path, repeatable */
     size_t resources_path_count;
     /* Remora extensions (documented in docs/configuration.md) */
-    int worker_threads;           /* --worker-threads, 0 → number of cores */
-    int read_header_timeout_ms;   /* --http-read-header-timeout, 10 s */
-    int read_body_timeout_ms;     /* --http-read-body-timeout, 60 s */
-    int idle_timeout_ms;          /* --http-idle-timeout, 60 s */
-    int max_connections;          /* --http-max-connections per listener, 10000 */
+    int worker_threads;           /* --worker-threads, 0 → number of cores (CPUs this process
+                                     may run on); after config_load() always >= 1 */
+    int read_header_timeout_ms;   /* --http-read-header-timeout, 10 s; 0 = none. Go duration
+                                     ("10s", "500ms", "1m") or plain seconds */
+    int read_body_timeout_ms;     /* --http-read-body-timeout, 60 s; 0 = none */
+    int idle_timeout_ms;          /* --http-idle-timeout, 60 s; 0 = none */
+    int max_connections;          /* --http-max-connections per listener, 10000; 0 = no cap */
+    int stable_internal_port;     /* daprd's stable port for app_id, computed by config_load()
+                                     (see config_stable_port); used by config_internal_port() */
     /* what the files said */
     config_spec_t spec;
     config_component_t *components;
@@ -203,6 +220,15 @@ int config_parse_quantity(const char *s, int64_t *out);
 /* The internal gRPC port in effect: the flag when set; 50002 in kubernetes mode; otherwise
  * daprd's stable port derived from the app id. */
 int config_internal_port(const config_t *cfg);
+
+/* daprd's "stable random" port (dapr/kit ports.GetStablePort, deterministic part): SHA-256 of
+ * "<app_id>|<cwd>|<uid>|<hostname>", first 11 bits (h[0] + (h[1] >> 5) * 256) added to start.
+ * daprd passes start = 47300, so the port is in 47300..49347. NULL strings count as "". */
+int config_stable_port(int start, const char *app_id, const char *cwd, const char *uid,
+                       const char *hostname);
+/* The same for this process: cwd as Go's os.Getwd gives it ($PWD when it names "."), the
+ * real uid in decimal, gethostname(). */
+int config_stable_port_for_process(const char *app_id);
 
 /* Looks up a metadata value of a component; NULL when absent. */
 const char *config_component_meta(const config_component_t *c, const char *name);

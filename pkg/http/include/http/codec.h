@@ -10,6 +10,10 @@
  * the owner stops reading). Framing errors, limits and timeouts produce the error response
  * themselves (400/408/413/414/431, Dapr JSON body) and mark the connection to close.
  *
+ * Expect: 100-continue: when on_request returns without having answered, the codec sends the
+ * interim `100 Continue` itself (the chain accepted the request and wants its body); an early
+ * final answer (401, 413) goes out without it and the connection closes after.
+ *
  * Single thread: all calls on the owning loop.
  */
 #ifndef HTTP_CODEC_H

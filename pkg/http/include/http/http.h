@@ -108,7 +108,8 @@ struct http_exchange {
  * http_exchange_send_body() any number of times; `last` finishes the response. Data is copied
  * into the connection's output, so the caller's buffer may be reused at once. After the last
  * chunk the exchange is freed at a later loop turn: do not touch it after that call returns.
- * Each returns 0, or -1 when the connection is gone (the exchange is then aborted).
+ * Each returns 0, or -1 when the connection is gone or out of memory: the exchange may then
+ * already be freed, so the caller must not touch it after a -1.
  */
 int http_exchange_send_head(http_exchange_t *ex);
 int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, int last);
@@ -116,6 +117,10 @@ int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, i
 int http_exchange_respond(http_exchange_t *ex, int status, const char *content_type, base_slice_t body);
 /* Sends `100 Continue` if the client asked for it and nothing was sent yet. */
 void http_exchange_continue(http_exchange_t *ex);
+/* Gives up on the exchange from the upper layer: before the head, a 500 is sent; after it,
+ * the connection is closed once the queued output is written. The exchange is freed later
+ * (as after the last chunk); on_abort is not called. */
+void http_exchange_abort(http_exchange_t *ex);
 /* Flow control: stop / restart delivering request body data to on_data. */
 void http_exchange_pause_body(http_exchange_t *ex);
 void http_exchange_resume_body(http_exchange_t *ex);

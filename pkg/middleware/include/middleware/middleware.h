@@ -73,7 +73,8 @@ struct mw_exchange {
     diag_trace_ctx_t trace;   /* set by the tracing filter; zero when tracing is off */
     unsigned traced : 1;      /* the tracing filter ran and trace is valid */
     unsigned replied : 1;     /* a response head is on its way */
-    unsigned in_handler : 1;  /* the request reached the handler */
+    unsigned in_handler : 1;  /* the request reached the handler (cleared when a filter cuts it off) */
+    unsigned in_filter : 1;   /* a filter hook is running (private to the chain) */
     void *handler_data;       /* the handler's per-request state */
     void *filter_data[MW_MAX_FILTERS]; /* per filter, indexed by position in the chain */
 };
@@ -85,6 +86,9 @@ void mw_chain_on_request(void *chain, http_exchange_t *ex, http_listener_kind_t 
 void mw_chain_destroy(mw_chain_t *chain);
 /* Appends a filter; returns 0, or -1 when the chain is full. */
 int mw_chain_add(mw_chain_t *chain, mw_filter_t *f);
+/* The per-exchange slot of filter f (x->filter_data[its position]); for filters, which do not
+ * know where they sit in a chain. NULL when f is not in x's chain. */
+void **mw_filter_data(mw_exchange_t *x, const mw_filter_t *f);
 
 /*
  * Replying, from a filter's on_request/on_body or from the handler. These run on_response of
@@ -99,10 +103,18 @@ int mw_send_body(mw_exchange_t *x, const void *data, size_t len, int last);
 int mw_reply_error(mw_exchange_t *x, base_err_t err, const char *message);
 /* Same, with an explicit status (for errors whose status varies, e.g. 403 invoke). */
 int mw_reply_error_status(mw_exchange_t *x, int status, base_err_t err, const char *message);
+/*
+ * Replying twice returns -1 (logged at debug) and sends nothing. A filter that answers from
+ * on_body after the request reached the handler cuts the handler off: the chain calls
+ * handler.on_abort first (the handler must drop its work and not touch x again), then sends
+ * the filter's response. After mw_reply, or mw_send_body with `last`, the exchange may be
+ * freed: the caller must not touch x again, and a filter that replied returns MW_STOP at once.
+ */
 
 /* The built-in filters. Each returns NULL when it has nothing to do for this configuration
  * (e.g. CORS with --allowed-origins "", API token without DAPR_API_TOKEN, tracing with
- * samplingRate 0), or on allocation failure (then *err is set). */
+ * samplingRate 0) and then sets errno to 0, or on allocation failure and then sets errno to
+ * ENOMEM. Called on the main thread at start-up; the filter copies what it keeps from cfg. */
 mw_filter_t *mw_tracing_new(const config_t *cfg);
 mw_filter_t *mw_apitoken_new(const config_t *cfg);
 mw_filter_t *mw_cors_new(const config_t *cfg);
