@@ -58,6 +58,5 @@ void cfg_spec_free(config_spec_t *spec);
 void cfg_component_free(config_component_t *c);
 
 /* ---- stable port (stableport.c) ---- */
-void cfg_sha256(const void *data, size_t len, uint8_t out[32]);
 
 #endif

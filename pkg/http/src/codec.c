@@ -15,6 +15,7 @@
 #include <llhttp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <strings.h>
 #include <time.h>
 
@@ -26,13 +27,12 @@
 #define INPUT_HIGH_WATER (64u * 1024u)
 #define POOL_BLOCK 4096u
 
-enum phase { PHASE_HEAD = 0, PHASE_BODY };
+enum phase { PHASE_HEAD = 0, PHASE_BODY, PHASE_TRAILER };
 
 enum scan_state {
     SC_START = 0, /* before the request line; leading CRLFs are skipped (RFC 9112 §2.2) */
     SC_REQLINE,
     SC_LINE_START,
-    SC_LINE_CR,
     SC_NAME,
     SC_VALUE,
 };
@@ -57,7 +57,12 @@ struct http_codec {
         size_t header_bytes;
         size_t header_count;
         int started;
+        int cr;            /* the previous byte was CR: only LF may follow */
     } scan;
+    char tail[2];          /* the last two bytes llhttp consumed (chunk terminator check) */
+    unsigned check_crlf : 1;
+    unsigned last_chunk : 1;
+    uint64_t body_announced; /* sum of chunk sizes seen so far */
 
     /* the request being parsed or answered */
     http_exchange_t *ex;
@@ -125,6 +130,10 @@ static void reset_request_state(http_codec_t *c)
     c->scan.header_bytes = 0;
     c->scan.header_count = 0;
     c->scan.started = 0;
+    c->scan.cr = 0;
+    c->check_crlf = 0;
+    c->last_chunk = 0;
+    c->body_announced = 0;
 }
 
 /* Frees the current exchange; its pool goes with it. */
@@ -175,63 +184,64 @@ static void codec_fail(http_codec_t *c, int status, base_err_t err)
 
 /* ---- head scanner ------------------------------------------------------------------------ */
 
-/* Scans request-head bytes. Sets *n to the bytes llhttp may now see. Returns 0, or the HTTP
- * status of the violation (with *err). */
+/* Scans request-head (or trailer) bytes. Sets *n to the bytes llhttp may now see. Returns 0,
+ * or the HTTP status of the violation (with *err). Lines must end in CRLF: a bare LF or a CR
+ * not followed by LF is rejected here (RFC 9112 §2.2 lets a server refuse them, and refusing
+ * removes a parser-disagreement vector between us and any other hop). */
 static int scan_head(http_codec_t *c, const char *p, size_t len, size_t *n, base_err_t *err)
 {
+    *err = BASE_ERR_BAD_REQUEST;
     for (size_t i = 0; i < len; i++) {
         char ch = p[i];
+        if (c->scan.cr) {
+            if (ch != '\n')
+                return 400; /* bare CR */
+            c->scan.cr = 0;
+            if (c->scan.state == SC_LINE_START)
+                goto head_done;
+            c->scan.state = c->scan.state == SC_START ? SC_START : SC_LINE_START;
+            continue;
+        }
+        if (ch == '\n')
+            return 400; /* bare LF */
+        if (ch == '\r') {
+            c->scan.cr = 1;
+            if ((c->scan.state == SC_NAME || c->scan.state == SC_VALUE) &&
+                ++c->scan.header_bytes > c->limits.max_header_bytes) {
+                *err = BASE_ERR_HEADERS_TOO_LARGE;
+                return 431;
+            }
+            continue;
+        }
         switch (c->scan.state) {
         case SC_START:
-            if (ch == '\r' || ch == '\n')
-                continue;
             c->scan.started = 1;
             c->scan.state = SC_REQLINE;
             /* fall through */
         case SC_REQLINE:
-            if (ch == '\n') {
-                c->scan.state = SC_LINE_START;
-            } else if (++c->scan.line_len > c->limits.max_request_line) {
+            if (++c->scan.line_len > c->limits.max_request_line) {
                 *err = BASE_ERR_URI_TOO_LONG;
                 return 414;
             }
             continue;
         case SC_LINE_START:
-            if (ch == '\r') {
-                c->scan.state = SC_LINE_CR;
-                continue;
-            }
-            if (ch == '\n')
-                goto head_done;
-            if (ch == ' ' || ch == '\t') {
-                /* obs-fold, or whitespace before the first field: RFC 9112 §5.2, §2.2 */
-                *err = BASE_ERR_BAD_REQUEST;
-                return 400;
-            }
+            if (ch == ' ' || ch == '\t')
+                return 400; /* obs-fold, or whitespace before the first field: RFC 9112 §5.2, §2.2 */
+            if (ch == ':')
+                return 400; /* empty field name (RFC 9110 §5.1: a token of at least one char) */
             if (++c->scan.header_count > c->limits.max_header_count) {
                 *err = BASE_ERR_HEADERS_TOO_LARGE;
                 return 431;
             }
             c->scan.state = SC_NAME;
-            break;
-        case SC_LINE_CR:
-            if (ch == '\n')
-                goto head_done;
-            *err = BASE_ERR_BAD_REQUEST; /* bare CR */
-            return 400;
+            /* fall through */
         case SC_NAME:
             if (ch == ':')
                 c->scan.state = SC_VALUE;
-            else if (ch == ' ' || ch == '\t') {
-                /* RFC 9112 §5.1: no whitespace between field name and colon; MUST reject */
-                *err = BASE_ERR_BAD_REQUEST;
-                return 400;
-            } else if (ch == '\n')
-                c->scan.state = SC_LINE_START; /* no colon: llhttp rejects the line */
+            else if (ch == ' ' || ch == '\t')
+                return 400; /* RFC 9112 §5.1: no whitespace between field name and colon; MUST reject */
             break;
         case SC_VALUE:
-            if (ch == '\n')
-                c->scan.state = SC_LINE_START;
             break;
         }
         if (++c->scan.header_bytes > c->limits.max_header_bytes) {
@@ -337,6 +347,75 @@ static void split_target(http_request_t *r)
     r->query = q ? base_slice(q + 1, len - end - 1) : BASE_SLICE_NULL;
 }
 
+/* RFC 9112 §3.2: origin-form "/...", absolute-form "http(s)://...", or "*" for OPTIONS.
+ * No control bytes, spaces or DEL anywhere in it. */
+static int target_valid(base_slice_t t, http_method_t m)
+{
+    if (t.len == 0)
+        return 0;
+    for (size_t i = 0; i < t.len; i++) {
+        unsigned char ch = (unsigned char)t.base[i];
+        if (ch <= 0x20 || ch == 0x7f)
+            return 0;
+    }
+    if (t.base[0] == '/')
+        return 1;
+    if (t.len == 1 && t.base[0] == '*')
+        return m == HTTP_METHOD_OPTIONS;
+    return (t.len > 7 && strncasecmp(t.base, "http://", 7) == 0) || (t.len > 8 && strncasecmp(t.base, "https://", 8) == 0);
+}
+
+/* RFC 9110 §7.2 / RFC 3986 §3.2.2: uri-host [ ":" port ]; no userinfo, path or spaces. */
+static int host_valid(base_slice_t h)
+{
+    size_t i = 0;
+    if (h.len && h.base[0] == '[') {
+        const char *close = memchr(h.base, ']', h.len);
+        if (!close)
+            return 0;
+        for (const char *q = h.base + 1; q < close; q++)
+            if (!(isxdigit((unsigned char)*q) || *q == ':' || *q == '.'))
+                return 0;
+        i = (size_t)(close - h.base) + 1;
+    } else {
+        for (; i < h.len && h.base[i] != ':'; i++) {
+            unsigned char ch = (unsigned char)h.base[i];
+            if (!(isalnum(ch) || strchr("-._~%!$&'()*+,;=", ch)))
+                return 0;
+        }
+    }
+    if (i == h.len)
+        return 1;
+    if (h.base[i] != ':')
+        return 0;
+    for (i++; i < h.len; i++)
+        if (!isdigit((unsigned char)h.base[i]))
+            return 0;
+    return 1;
+}
+
+/* Transfer-Encoding on a request: Remora decodes only chunked, so the whole list over every
+ * field must be exactly "chunked" (RFC 9112 §6.1: an unknown coding → 400 and close). */
+static int te_valid(const http_headers_t *h)
+{
+    int seen = 0;
+    for (size_t i = 0; i < h->len; i++) {
+        if (!base_slice_ieq_cstr(h->items[i].name, "transfer-encoding"))
+            continue;
+        base_slice_t v = h->items[i].value;
+        size_t start = 0;
+        for (size_t j = 0; j <= v.len; j++) {
+            if (j < v.len && v.base[j] != ',')
+                continue;
+            base_slice_t tok = base_slice_trim(base_slice(v.base + start, j - start));
+            if (!base_slice_ieq_cstr(tok, "chunked") || seen++)
+                return 0;
+            start = j + 1;
+        }
+    }
+    return 1;
+}
+
 static int on_headers_complete(llhttp_t *p)
 {
     http_codec_t *c = codec_of(p);
@@ -360,6 +439,8 @@ static int on_headers_complete(llhttp_t *p)
     r->target = base_pool_slice_dup(c->pool, base_slice(c->url.base, c->url.len));
     if (!r->target.base)
         return reject(c, 500, BASE_ERR_INTERNAL);
+    if (!target_valid(r->target, r->method_id))
+        return reject(c, 400, BASE_ERR_BAD_REQUEST);
     split_target(r);
     r->version_minor = p->http_minor;
     r->headers = c->headers;
@@ -377,6 +458,10 @@ static int on_headers_complete(llhttp_t *p)
         return reject(c, 400, BASE_ERR_BAD_REQUEST);
     const base_slice_t *host = http_headers_get(&r->headers, "host");
     r->host = host ? *host : BASE_SLICE_NULL;
+    if (host && (p->http_minor >= 1 || host->len) && !host_valid(*host))
+        return reject(c, 400, BASE_ERR_BAD_REQUEST);
+    if (r->chunked && !te_valid(&r->headers))
+        return reject(c, 400, BASE_ERR_BAD_REQUEST);
     const base_slice_t *expect = http_headers_get(&r->headers, "expect");
     if (expect) {
         if (!base_slice_ieq_cstr(*expect, "100-continue"))
@@ -403,6 +488,37 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     return 0;
 }
 
+static int on_chunk_header(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    if (p->content_length == 0) {
+        /* The last chunk: the trailer section follows, scanned like a head. */
+        c->phase = PHASE_TRAILER;
+        c->last_chunk = 1;
+        c->scan.state = SC_LINE_START;
+        c->scan.header_bytes = 0;
+        c->scan.header_count = 0;
+        c->scan.cr = 0;
+        return HPE_PAUSED;
+    }
+    c->body_announced += p->content_length;
+    if (c->limits.max_body_bytes && c->body_announced > c->limits.max_body_bytes)
+        return reject(c, 413, BASE_ERR_BODY_TOO_LARGE); /* announced: no need to wait for the bytes */
+    return 0;
+}
+
+/* llhttp 8.1 accepts any two bytes after a chunk's data; the parse loop checks they were CRLF.
+ * The last chunk's trailer section was already checked line by line by the scanner, and
+ * pausing there would hold back the message-complete callback until more input arrives. */
+static int on_chunk_complete(llhttp_t *p)
+{
+    http_codec_t *c = codec_of(p);
+    if (c->last_chunk)
+        return 0;
+    c->check_crlf = 1;
+    return HPE_PAUSED;
+}
+
 static int on_message_complete(llhttp_t *p)
 {
     http_codec_t *c = codec_of(p);
@@ -420,10 +536,6 @@ static int status_for_llhttp(llhttp_errno_t e, base_err_t *err)
 {
     *err = BASE_ERR_BAD_REQUEST;
     switch (e) {
-    case HPE_INVALID_VERSION:
-        return 505;
-    case HPE_INVALID_METHOD:
-        return 400;
     default:
         return 400;
     }
@@ -442,6 +554,17 @@ static void finish_exchange(http_codec_t *c)
         c->owner.on_exchange_done(c->owner.owner);
 }
 
+static void remember_tail(http_codec_t *c, const char *p, size_t used)
+{
+    if (used >= 2) {
+        c->tail[0] = p[used - 2];
+        c->tail[1] = p[used - 1];
+    } else if (used == 1) {
+        c->tail[0] = c->tail[1];
+        c->tail[1] = p[0];
+    }
+}
+
 static void parse(http_codec_t *c)
 {
     c->in_parse = 1;
@@ -455,7 +578,7 @@ static void parse(http_codec_t *c)
             break;
         const char *p = c->in.base + c->in_pos;
         size_t n = BASE_MIN(avail, (size_t)BODY_SLICE);
-        if (c->phase == PHASE_HEAD) {
+        if (c->phase != PHASE_BODY) {
             base_err_t err = BASE_ERR_BAD_REQUEST;
             int status = scan_head(c, p, avail, &n, &err);
             if (status) {
@@ -465,12 +588,22 @@ static void parse(http_codec_t *c)
         }
         llhttp_errno_t e = llhttp_execute(&c->parser, p, n);
         if (e == HPE_OK) {
+            remember_tail(c, p, n);
             c->in_pos += n;
             continue;
         }
         if (e == HPE_PAUSED) {
-            c->in_pos += (size_t)(llhttp_get_error_pos(&c->parser) - p);
+            size_t used = (size_t)(llhttp_get_error_pos(&c->parser) - p);
+            remember_tail(c, p, used);
+            c->in_pos += used;
             llhttp_resume(&c->parser);
+            if (c->check_crlf) {
+                c->check_crlf = 0;
+                if (c->tail[0] != '\r' || c->tail[1] != '\n') {
+                    codec_fail(c, 400, BASE_ERR_BAD_REQUEST);
+                    break;
+                }
+            }
             continue;
         }
         base_err_t err;
@@ -512,6 +645,8 @@ http_codec_t *http_codec_new(const http_codec_limits_t *limits, const http_handl
     c->settings.on_headers_complete = on_headers_complete;
     c->settings.on_body = on_body;
     c->settings.on_message_complete = on_message_complete;
+    c->settings.on_chunk_header = on_chunk_header;
+    c->settings.on_chunk_complete = on_chunk_complete;
     llhttp_init(&c->parser, HTTP_REQUEST, &c->settings);
     c->parser.data = c;
     reset_request_state(c);

@@ -39,11 +39,19 @@ static int match_pattern(const char *pat, base_slice_t path, router_params_t *pa
     return pi == n;
 }
 
+/* RFC 9110 §9.3.2: HEAD is answered wherever GET is (the server drops the body). */
+static int method_matches(const char *route_method, base_slice_t method)
+{
+    if (base_slice_eq(method, base_slice_cstr(route_method)))
+        return 1;
+    return strcmp(route_method, "GET") == 0 && base_slice_eq(method, BASE_SLICE_LIT("HEAD"));
+}
+
 const router_route_t *router_match(const router_route_t *routes, size_t count, base_slice_t method,
                                    base_slice_t path, router_params_t *params)
 {
     for (size_t i = 0; i < count; i++) {
-        if (routes[i].method && !base_slice_eq(method, base_slice_cstr(routes[i].method)))
+        if (routes[i].method && !method_matches(routes[i].method, method))
             continue;
         if (match_pattern(routes[i].pattern, path, params))
             return &routes[i];

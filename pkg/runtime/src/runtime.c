@@ -128,7 +128,8 @@ int runtime_run(const config_t *cfg)
     rt->worker_count = worker_count(cfg);
     rt->server_opts = (http_server_options_t){
         .limits = { .max_header_bytes = (size_t)cfg->read_buffer_size, .max_header_count = 100,
-                    .max_request_line = 8192 },
+                    .max_request_line = 8192,
+                    .max_body_bytes = cfg->max_body_size > 0 ? (uint64_t)cfg->max_body_size : 0 },
         .read_header_timeout_ms = (unsigned)cfg->read_header_timeout_ms,
         .read_body_timeout_ms = (unsigned)cfg->read_body_timeout_ms,
         .idle_timeout_ms = (unsigned)cfg->idle_timeout_ms,

@@ -46,6 +46,8 @@ static void test_match(void **state)
     assert_non_null(r);
     assert_int_equal(r->id, 1);
     assert_null(router_match(routes, 3, base_slice_cstr("POST"), base_slice_cstr("/v1.0/healthz"), &p));
+    assert_non_null(router_match(routes, 3, base_slice_cstr("HEAD"), base_slice_cstr("/v1.0/healthz"), &p));
+    assert_null(router_match(routes, 3, base_slice_cstr("HEAD"), base_slice_cstr("/v1.0/metadata/x"), &p));
     assert_null(router_match(routes, 3, base_slice_cstr("GET"), base_slice_cstr("/v1.0/healthzz"), &p));
     r = router_match(routes, 3, base_slice_cstr("PUT"), base_slice_cstr("/v1.0/metadata/cliPID"), &p);
     assert_non_null(r);

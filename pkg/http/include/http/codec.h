@@ -29,6 +29,8 @@ typedef struct http_codec_limits {
     size_t max_header_bytes;   /* header fields (excluding request line); over → 431 */
     size_t max_header_count;   /* over → 431 (100) */
     size_t max_request_line;   /* over → 414 (8 KiB) */
+    uint64_t max_body_bytes;   /* chunk sizes announcing more → 413 at once; 0 = no limit
+                                  (the body-limit middleware counts the bytes themselves) */
 } http_codec_limits_t;
 
 typedef enum http_codec_state {

@@ -15,7 +15,7 @@
 #define ROUTER_MAX_PARAMS 4
 
 typedef struct router_route {
-    const char *method;  /* "GET", ...; NULL matches any method */
+    const char *method;  /* "GET" (also matches HEAD), ...; NULL matches any method */
     const char *pattern; /* e.g. "/v1.0/metadata/{key}" */
     int id;              /* caller's identifier for the endpoint */
 } router_route_t;
