@@ -8,6 +8,7 @@ build-essential cmake pkg-config
 libuv1-dev node-llhttp libnghttp2-dev
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler
 libcmocka-dev libyaml-dev libsqlite3-dev libssl-dev libcjson-dev
+clang libclang-rt-14-dev
 curl ca-certificates
 "
 

@@ -44,6 +44,7 @@ struct runtime {
     api_t *api;
     mw_chain_t api_chain;
     mw_chain_t public_chain;
+    mw_chain_t app_chain;   /* spec.appHttpPipeline: wraps the HTTP app channel */
     http_server_options_t server_opts;
     rt_listener_t listeners[RT_MAX_LISTENERS];
     size_t listener_count;

@@ -103,6 +103,13 @@ static int build_chains(runtime_t *rt)
         LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot build the HTTP pipeline: %s", err);
         return -1;
     }
+    /* Built now so that a bad spec.appHttpPipeline stops start-up like a bad httpPipeline;
+     * its terminal handler (the HTTP app channel) is wired when the app channel exists. */
+    mw_handler_t no_app = { 0 };
+    if (mw_chain_build_app(&rt->app_chain, rt->cfg, no_app, err, sizeof(err)) != 0) {
+        LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot build the app HTTP pipeline: %s", err);
+        return -1;
+    }
     /* The public port serves probes only: no CORS, token or pipeline components (daprd). */
     memset(&rt->public_chain, 0, sizeof(rt->public_chain));
     rt->public_chain.handler = api_public_handler(rt->api);
@@ -144,8 +151,12 @@ int runtime_run(const config_t *cfg)
     api_hooks_t hooks = { request_shutdown, rt };
     rt->api = api_new(cfg, &hooks);
     int status = 1;
-    if (!rt->api || build_chains(rt) != 0)
+    if (!rt->api)
         goto fail_api;
+    if (build_chains(rt) != 0) {
+        status = 2; /* the configuration asks for what cannot be built: a usage error */
+        goto fail_api;
+    }
     if (rt_listeners_open(rt) != 0)
         goto fail_listeners;
 
@@ -184,6 +195,7 @@ int runtime_run(const config_t *cfg)
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");
     rt_listeners_cleanup(rt);
     mw_chain_destroy(&rt->api_chain);
+    mw_chain_destroy(&rt->app_chain);
     api_free(rt->api);
     return status;
 
@@ -192,6 +204,7 @@ fail_listeners:
     rt_listeners_cleanup(rt);
 fail_api:
     mw_chain_destroy(&rt->api_chain);
+    mw_chain_destroy(&rt->app_chain);
     api_free(rt->api);
     return status;
 }

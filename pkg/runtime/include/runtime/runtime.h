@@ -3,8 +3,9 @@
  * hand-offs, starts the worker threads and runs until shutdown.
  *
  * runtime_run() is called once from main() on the main thread. It returns the process exit
- * status: 0 after a graceful shutdown (SIGTERM, SIGINT, POST /v1.0/shutdown), 1 when start-up
- * failed (for example no listen address could be bound).
+ * status: 0 after a graceful shutdown (SIGTERM, SIGINT, POST /v1.0/shutdown), 2 when the
+ * configuration names middleware that cannot be built, 1 when start-up failed otherwise (for
+ * example no listen address could be bound).
  */
 #ifndef RUNTIME_RUNTIME_H
 #define RUNTIME_RUNTIME_H
