@@ -16,13 +16,16 @@
 
 #define BACKLOG 511
 
+/* A TCP or Unix stream, seen as whichever libuv type a call needs. */
+typedef union stream_handle {
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+    uv_handle_t handle;
+    uv_stream_t stream;
+} stream_handle_t;
+
 typedef struct listener {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_handle_t handle;
-        uv_stream_t stream;
-    } h;
+    stream_handle_t h;
     http_server_t *server;
     http_listener_kind_t kind;
     http_listener_shared_t *shared;
@@ -33,12 +36,7 @@ typedef struct listener {
 typedef enum timer_kind { TK_NONE = 0, TK_HEADER, TK_BODY, TK_IDLE, TK_WRITE, TK_LINGER } timer_kind_t;
 
 typedef struct conn {
-    union {
-        uv_tcp_t tcp;
-        uv_pipe_t pipe;
-        uv_handle_t handle;
-        uv_stream_t stream;
-    } h;
+    stream_handle_t h;
     uv_timer_t timer;
     uv_write_t write_req;
     uv_shutdown_t shutdown_req;
