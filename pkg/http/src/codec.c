@@ -89,6 +89,8 @@ struct http_codec {
     unsigned body_paused : 1;
     unsigned continue_sent : 1;
     unsigned finishing : 1;        /* an exchange finished while in_parse */
+    unsigned over_high_water : 1;  /* pending output went over HTTP_SEND_HIGH_WATER */
+    size_t inflight;               /* bytes the owner is writing right now */
     uint64_t requests;
 };
 
@@ -738,6 +740,28 @@ base_buf_t *http_codec_output(http_codec_t *c)
     return &c->out;
 }
 
+void http_codec_writing(http_codec_t *c, size_t bytes)
+{
+    c->inflight = bytes;
+}
+
+void http_codec_written(http_codec_t *c)
+{
+    c->inflight = 0;
+    http_exchange_t *ex = c->ex;
+    if (c->over_high_water && c->out.len < HTTP_SEND_HIGH_WATER / 2) {
+        c->over_high_water = 0;
+        if (ex && !ex->done && ex->on_writable)
+            ex->on_writable(ex);
+    }
+}
+
+size_t http_exchange_pending(const http_exchange_t *ex)
+{
+    const http_codec_t *c = ex->conn;
+    return c->out.len + c->inflight;
+}
+
 http_codec_state_t http_codec_state(const http_codec_t *c)
 {
     if (c->closing)
@@ -904,10 +928,13 @@ int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, i
         codec_fail(c, 0, BASE_ERR_INTERNAL);
         return -1;
     }
-    if (last)
+    if (last) {
         exchange_completed(c, ex);
-    else
+    } else {
+        if (c->out.len + c->inflight >= HTTP_SEND_HIGH_WATER)
+            c->over_high_water = 1;
         notify_output(c);
+    }
     return 0;
 }
 

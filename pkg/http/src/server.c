@@ -244,6 +244,7 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
+    http_codec_written(c->codec);
     if (c->timer_kind == TK_WRITE) {
         uv_timer_stop(&c->timer);
         c->timer_kind = TK_NONE;
@@ -276,6 +277,7 @@ static void flush(conn_t *c)
         return;
     }
     c->write_pending = 1;
+    http_codec_writing(c->codec, c->writing.len);
     update_timer(c, 0);
 }
 

@@ -73,8 +73,12 @@ void http_codec_timeout(http_codec_t *c);
 /* Graceful shutdown: finish the current exchange, then close (Connection: close). */
 void http_codec_drain(http_codec_t *c);
 
-/* Output waiting to be written; the owner consumes it with base_buf_consume(). */
+/* Output waiting to be written; the owner consumes it with base_buf_consume() (or takes the
+ * buffer whole) and reports what is being written with http_codec_writing(), then
+ * http_codec_written() once the write completed (this may call the exchange's on_writable). */
 base_buf_t *http_codec_output(http_codec_t *c);
+void http_codec_writing(http_codec_t *c, size_t bytes);
+void http_codec_written(http_codec_t *c);
 
 http_codec_state_t http_codec_state(const http_codec_t *c);
 /* 1 while the codec can accept more input (not paused, not closing). */

@@ -96,6 +96,9 @@ struct http_exchange {
     /* Called once if the exchange dies before its response completed; after it the exchange
      * is freed and must not be touched. Optional. */
     void (*on_abort)(http_exchange_t *ex, http_abort_reason_t why);
+    /* Optional: output that was over HTTP_SEND_HIGH_WATER fell under half of it (a streamed
+     * response may send more). Runs on the loop, never inside a send call. */
+    void (*on_writable)(http_exchange_t *ex);
     void *upper;     /* the upper layer's per-request state */
     void *conn;      /* owning connection; private to the server */
     unsigned head_sent : 1;
@@ -121,6 +124,10 @@ void http_exchange_continue(http_exchange_t *ex);
  * the connection is closed once the queued output is written. The exchange is freed later
  * (as after the last chunk); on_abort is not called. */
 void http_exchange_abort(http_exchange_t *ex);
+/* Output back-pressure: response bytes queued on the connection and not yet written. A
+ * streaming sender stops above HTTP_SEND_HIGH_WATER and waits for on_writable. */
+#define HTTP_SEND_HIGH_WATER (256u * 1024u)
+size_t http_exchange_pending(const http_exchange_t *ex);
 /* Flow control: stop / restart delivering request body data to on_data. */
 void http_exchange_pause_body(http_exchange_t *ex);
 void http_exchange_resume_body(http_exchange_t *ex);

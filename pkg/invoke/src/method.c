@@ -1,0 +1,72 @@
+#include "invoke/method.h"
+
+#include "base/path.h"
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int decode(base_pool_t *pool, base_slice_t in, base_slice_t *out)
+{
+    char *d = base_pool_alloc(pool, in.len + 1);
+    if (!d)
+        return -1;
+    size_t w = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        if (in.base[i] != '%') {
+            d[w++] = in.base[i];
+            continue;
+        }
+        if (i + 2 >= in.len)
+            return -1;
+        int hi = hexval(in.base[i + 1]), lo = hexval(in.base[i + 2]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        d[w++] = (char)(hi << 4 | lo);
+        i += 2;
+    }
+    d[w] = '\0';
+    *out = base_slice(d, w);
+    return 0;
+}
+
+int invoke_method_normalize(base_pool_t *pool, base_slice_t in, int percent_decode, base_slice_t *out,
+                            const char **why)
+{
+    base_slice_t m = in;
+    if (percent_decode && memchr(in.base ? in.base : "", '%', in.len) && decode(pool, in, &m) != 0) {
+        *why = "invalid percent-encoding";
+        return -1;
+    }
+    for (size_t i = 0; i < m.len; i++) {
+        unsigned char ch = (unsigned char)m.base[i];
+        if (ch == '#' || ch == '?' || ch < 0x20 || ch == 0x7f) {
+            *why = "method contains a forbidden character ('#', '?', NUL or a control byte)";
+            return -1;
+        }
+    }
+    base_slice_t c = base_path_clean(pool, m);
+    if (!c.base) {
+        *why = "out of memory";
+        return -1;
+    }
+    for (;;) {
+        if (base_slice_starts_with(c, "../"))
+            c = base_slice(c.base + 3, c.len - 3);
+        else if (base_slice_starts_with(c, "/"))
+            c = base_slice(c.base + 1, c.len - 1);
+        else
+            break;
+    }
+    if (base_slice_eq(c, BASE_SLICE_LIT(".")) || base_slice_eq(c, BASE_SLICE_LIT("..")))
+        c = base_slice(c.base, 0);
+    *out = c;
+    return 0;
+}
