@@ -16,6 +16,7 @@ remora_require_pc(UV libuv libuv1-dev)
 remora_require_pc(YAML yaml-0.1 libyaml-dev)
 remora_require_pc(CJSON libcjson libcjson-dev)
 remora_require_pc(CRYPTO libcrypto libssl-dev)
+remora_require_pc(PROTOBUF_C libprotobuf-c libprotobuf-c-dev)
 
 # llhttp: Debian's node-llhttp ships the generated C sources and the header as plain files;
 # we compile them into a static library of our own.

@@ -22,6 +22,11 @@ run_build() {
     (cd "$dir" && ctest --output-on-failure --timeout 300 -j 2)
 }
 
+# The integration tests' peers (Dapr JS SDK, gRPC for Node, upstream protos) from npm,
+# exactly as pinned in package-lock.json.
+echo "== npm ci (tests/integration)"
+(cd tests/integration && npm ci --no-audit --no-fund)
+
 run_build build -DREMORA_SANITIZE=OFF
 run_build build-asan -DREMORA_SANITIZE=ON
 

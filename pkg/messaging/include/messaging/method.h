@@ -3,8 +3,8 @@
  * GHSA-85gx-3qv6-4463): the same string is then used for access control, metrics and the
  * call to the app, so no layer can see a different method than another.
  */
-#ifndef INVOKE_METHOD_H
-#define INVOKE_METHOD_H
+#ifndef MESSAGING_METHOD_H
+#define MESSAGING_METHOD_H
 
 #include "base/base.h"
 #include "base/pool.h"
@@ -17,7 +17,7 @@
  * slashes dropped, and "." / ".." become "". On success *out (in pool) holds the method and 0
  * is returned; on error -1 and *why a static reason.
  */
-int invoke_method_normalize(base_pool_t *pool, base_slice_t in, int percent_decode, base_slice_t *out,
+int msg_method_normalize(base_pool_t *pool, base_slice_t in, int percent_decode, base_slice_t *out,
                             const char **why);
 
 #endif

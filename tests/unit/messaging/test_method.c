@@ -5,13 +5,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "invoke/method.h"
+#include "messaging/method.h"
 
 static void ok(base_pool_t *p, const char *in, int decode, const char *want)
 {
     base_slice_t out;
     const char *why = NULL;
-    if (invoke_method_normalize(p, base_slice_cstr(in), decode, &out, &why) != 0)
+    if (msg_method_normalize(p, base_slice_cstr(in), decode, &out, &why) != 0)
         fail_msg("normalize(%s) failed: %s", in, why);
     if (!base_slice_eq(out, base_slice_cstr(want)))
         fail_msg("normalize(%s) = %.*s, want %s", in, (int)out.len, out.base, want);
@@ -21,7 +21,7 @@ static void bad(base_pool_t *p, const char *in, int decode)
 {
     base_slice_t out;
     const char *why = NULL;
-    if (invoke_method_normalize(p, base_slice_cstr(in), decode, &out, &why) == 0)
+    if (msg_method_normalize(p, base_slice_cstr(in), decode, &out, &why) == 0)
         fail_msg("normalize(%s) accepted as %.*s", in, (int)out.len, out.base);
     assert_non_null(why);
 }

@@ -1,4 +1,4 @@
-#include "invoke/method.h"
+#include "messaging/method.h"
 
 #include "base/path.h"
 
@@ -37,7 +37,7 @@ static int decode(base_pool_t *pool, base_slice_t in, base_slice_t *out)
     return 0;
 }
 
-int invoke_method_normalize(base_pool_t *pool, base_slice_t in, int percent_decode, base_slice_t *out,
+int msg_method_normalize(base_pool_t *pool, base_slice_t in, int percent_decode, base_slice_t *out,
                             const char **why)
 {
     base_slice_t m = in;
