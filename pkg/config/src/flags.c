@@ -116,7 +116,7 @@ static const flag_def_t flags[] = {
     A("dapr-public-listen-address", public_listen_address, "",
       "Listen address for the public port; empty = all interfaces"),
     NS("unix-domain-socket", unix_domain_socket,
-       "Directory for Unix domain sockets; when set the Dapr API also listens there"),
+       "Directory for Unix domain sockets; when set the HTTP API listens only on DIR/dapr-<app-id>-http.socket"),
     /* app channel */
     C("app-port", 1, "50001", "The port the application is listening on", set_app_port),
     C("app-protocol", 1, "grpc", "Protocol of the application: grpc, grpcs, http, https, h2c",

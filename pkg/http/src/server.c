@@ -131,9 +131,14 @@ static void on_timer(uv_timer_t *t)
     conn_update(c);
 }
 
+/* A timeout of 0 means "no timeout" (as the flags document). */
 static void arm(conn_t *c, timer_kind_t k, unsigned ms)
 {
     c->timer_kind = k;
+    if (ms == 0) {
+        uv_timer_stop(&c->timer);
+        return;
+    }
     uv_timer_start(&c->timer, on_timer, ms, 0);
 }
 
@@ -381,7 +386,7 @@ static void on_connection(uv_stream_t *server_stream, int status)
     }
     if (s->draining)
         return;
-    if (atomic_fetch_add(&l->shared->connections, 1) >= l->shared->max_connections) {
+    if (atomic_fetch_add(&l->shared->connections, 1) >= l->shared->max_connections && l->shared->max_connections > 0) {
         atomic_fetch_sub(&l->shared->connections, 1);
         /* Over the cap: accept and close at once, so the client sees a clean FIN rather than
          * waiting in the backlog, and the server keeps serving the others. */

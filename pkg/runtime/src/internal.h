@@ -53,6 +53,7 @@ struct runtime {
     int workers_started;
     int workers_stopped;
     int shutting_down;
+    int start_failed;
     uint64_t start_ns;
 };
 

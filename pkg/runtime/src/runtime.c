@@ -64,8 +64,8 @@ static void request_shutdown(void *arg)
 void rt_on_worker_started(void *arg)
 {
     runtime_t *rt = arg;
-    if (++rt->workers_started < rt->worker_count)
-        return;
+    if (++rt->workers_started < rt->worker_count || rt->shutting_down)
+        return; /* a shutdown that began during start-up keeps health at 500 */
     api_set_state(rt->api, API_READY);
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "dapr initialized. Status: Running. Init Elapsed %.0fms",
              (double)(base_now_ns() - rt->start_ns) / 1e6);
@@ -93,7 +93,11 @@ static int worker_count(const config_t *cfg)
     long n = cfg->worker_threads > 0 ? cfg->worker_threads : sysconf(_SC_NPROCESSORS_ONLN);
     if (n < 1)
         n = 1;
-    return n > RT_MAX_WORKERS ? RT_MAX_WORKERS : (int)n;
+    if (n > RT_MAX_WORKERS) {
+        LOG_WARN(BASE_LOG_SCOPE_RUNTIME, "%ld worker threads requested: using the maximum of %d", n, RT_MAX_WORKERS);
+        n = RT_MAX_WORKERS;
+    }
+    return (int)n;
 }
 
 static int build_chains(runtime_t *rt)
@@ -181,6 +185,7 @@ int runtime_run(const config_t *cfg)
                     rt->listeners[l].fds[w] = -1;
                 }
             rt->worker_count = i;
+            rt->start_failed = 1;
             begin_shutdown(rt, "a start-up failure");
             break;
         }
@@ -189,7 +194,7 @@ int runtime_run(const config_t *cfg)
         uv_run(rt->loop, UV_RUN_DEFAULT);
         for (int i = 0; i < rt->worker_count; i++)
             pthread_join(rt->workers[i].thread, NULL);
-        status = rt->workers_started == rt->worker_count && rt->shutting_down ? 0 : 1;
+        status = rt->start_failed ? 1 : 0;
     }
     uv_loop_close(rt->loop);
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");

@@ -17,6 +17,7 @@
 
 typedef struct http_server_options {
     http_codec_limits_t limits;
+    /* Each timeout: 0 = none. */
     unsigned read_header_timeout_ms; /* whole request head: 408 and close */
     unsigned read_body_timeout_ms;   /* between body reads: 408 and close */
     unsigned idle_timeout_ms;        /* keep-alive idle: close */
@@ -29,7 +30,7 @@ typedef struct http_server http_server_t;
 /* Shared between the workers serving one address: the connection cap counts them all. */
 typedef struct http_listener_shared {
     atomic_int connections;
-    int max_connections;
+    int max_connections; /* <= 0: no cap */
     atomic_int rejected;
     char name[128]; /* for logs, e.g. "127.0.0.1:3500" */
 } http_listener_shared_t;
