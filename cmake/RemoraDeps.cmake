@@ -13,9 +13,11 @@ function(remora_require_pc target module package)
 endfunction()
 
 remora_require_pc(UV libuv libuv1-dev)
+remora_require_pc(NGHTTP2 libnghttp2 libnghttp2-dev)
 remora_require_pc(YAML yaml-0.1 libyaml-dev)
 remora_require_pc(CJSON libcjson libcjson-dev)
 remora_require_pc(CRYPTO libcrypto libssl-dev)
+remora_require_pc(SQLITE sqlite3 libsqlite3-dev)
 remora_require_pc(PROTOBUF_C libprotobuf-c libprotobuf-c-dev)
 
 # llhttp: Debian's node-llhttp ships the generated C sources and the header as plain files;

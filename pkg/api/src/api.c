@@ -109,6 +109,10 @@ static void on_body(void *ctx, mw_exchange_t *x, base_slice_t chunk)
 {
     (void)ctx;
     api_request_t *ar = x->handler_data;
+    if (ar && ar->route == 0) {
+        api_invoke_body(x, chunk);
+        return;
+    }
     if (!ar || ar->route != R_METADATA_PUT || x->replied)
         return;
     if (ar->body.len + chunk.len > API_METADATA_MAX_VALUE) {
@@ -123,6 +127,10 @@ static void on_end(void *ctx, mw_exchange_t *x)
 {
     api_t *api = ctx;
     api_request_t *ar = x->handler_data;
+    if (ar && ar->route == 0) {
+        api_invoke_end(x);
+        return;
+    }
     if (!ar || ar->route != R_METADATA_PUT || x->replied)
         return;
     if (ar->too_large) {
@@ -135,7 +143,7 @@ static void on_end(void *ctx, mw_exchange_t *x)
 static void on_abort(void *ctx, mw_exchange_t *x)
 {
     (void)ctx;
-    (void)x; /* nothing outlives the pool */
+    api_invoke_abort(x); /* the only state that outlives the pool is an invocation in flight */
 }
 
 mw_handler_t api_handler(api_t *api)

@@ -48,37 +48,3 @@ void api_shutdown(api_t *api, mw_exchange_t *x)
         api->hooks.request_shutdown(api->hooks.arg);
 }
 
-/* Finds the target app of an invocation the way daprd's findTargetIDAndMethod does: the
- * dapr-app-id header first, then Basic auth "dapr-app-id:<id>", then /v1.0/invoke/<id>/method/. */
-static base_slice_t invoke_target(mw_exchange_t *x)
-{
-    const http_request_t *r = &x->http->req;
-    const base_slice_t *h = http_headers_get(&r->headers, "dapr-app-id");
-    if (h && h->len)
-        return *h;
-    static const char prefix[] = "/v1.0/invoke/";
-    base_slice_t p = r->path;
-    if (base_slice_starts_with(p, prefix)) {
-        const char *id = p.base + sizeof(prefix) - 1;
-        const char *end = p.base + p.len;
-        const char *slash = memchr(id, '/', (size_t)(end - id));
-        if (slash && slash > id && (size_t)(end - slash) >= 8 && memcmp(slash, "/method/", 8) == 0)
-            return base_slice(id, (size_t)(slash - id));
-    }
-    return BASE_SLICE_NULL;
-}
-
-void api_fallback(api_t *api, mw_exchange_t *x)
-{
-    (void)api;
-    base_slice_t target = invoke_target(x);
-    if (target.len == 0) {
-        mw_reply_error(x, BASE_ERR_DIRECT_INVOKE_NO_APP_ID, NULL);
-        return;
-    }
-    /* Service invocation arrives with the internal gRPC API; until then the caller gets
-     * daprd's invoke error shape with the reason. */
-    char *msg = base_pool_printf(x->http->pool, "failed to invoke, id: %.*s, err: service invocation is not available in this build",
-                                 (int)BASE_MIN(target.len, 256), target.base);
-    mw_reply_error(x, BASE_ERR_DIRECT_INVOKE, msg);
-}

@@ -30,6 +30,7 @@ struct api {
 /* Per-request state of a handler that reads the body. */
 typedef struct api_request {
     int route;
+    struct invoke_call *call;   /* an invocation in flight */
     router_params_t params;
     base_buf_t body;        /* freed by a pool cleanup */
     int too_large;
@@ -43,5 +44,9 @@ void api_metadata_put(api_t *api, mw_exchange_t *x, base_slice_t key, base_slice
 void api_shutdown(api_t *api, mw_exchange_t *x);
 /* Everything no route matched: invocation by header/URL, else 404 ERR_DIRECT_INVOKE. */
 void api_fallback(api_t *api, mw_exchange_t *x);
+/* The request body, end and abort of an invocation started by api_fallback. */
+void api_invoke_body(mw_exchange_t *x, base_slice_t chunk);
+void api_invoke_end(mw_exchange_t *x);
+void api_invoke_abort(mw_exchange_t *x);
 
 #endif

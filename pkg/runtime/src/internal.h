@@ -6,7 +6,12 @@
 #include <uv.h>
 
 #include "api/api.h"
+#include "appchannel/appchannel.h"
 #include "http/server.h"
+#include "internal/internal.h"
+#include "invoke/invoke.h"
+#include "resolve/resolve.h"
+#include "rpc/rpc.h"
 #include "loop/mailbox.h"
 #include "middleware/middleware.h"
 #include "runtime/runtime.h"
@@ -19,6 +24,7 @@
 typedef struct rt_listener {
     http_listener_kind_t kind;
     int is_pipe;
+    int is_rpc;                     /* the internal gRPC API (served by rpc_server_t) */
     char path[108];                 /* Unix socket path, removed at exit */
     int fds[RT_MAX_WORKERS];        /* handed to the workers, which own them afterwards */
     http_listener_shared_t shared;
@@ -33,6 +39,14 @@ typedef struct rt_worker {
     uv_loop_t loop;
     loop_mailbox_t mailbox;
     http_server_t *server;
+    rpc_server_t *rpc_server;       /* internal gRPC API */
+    rpc_client_t *rpc_client;       /* to other sidecars */
+    appchannel_t *app;
+    resolve_worker_t *resolver;
+    invoke_t *invoke;
+    internal_t *internal;
+    int http_idle, rpc_idle;        /* drained */
+    int closing_parts;              /* client and app channel still closing */
 } rt_worker_t;
 
 struct runtime {
@@ -42,6 +56,7 @@ struct runtime {
     uv_signal_t sigterm, sigint;
     uv_timer_t grace;
     api_t *api;
+    resolve_t *resolver;
     mw_chain_t api_chain;
     mw_chain_t public_chain;
     mw_chain_t app_chain;   /* spec.appHttpPipeline: wraps the HTTP app channel */

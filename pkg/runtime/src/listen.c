@@ -71,7 +71,7 @@ static void set_port(struct sockaddr_storage *ss, int port)
 }
 
 /* Opens host:port for every worker. Returns 0 or -1 (logged as a warning). */
-static int open_tcp(runtime_t *rt, const char *host, int port, http_listener_kind_t kind)
+static int open_tcp(runtime_t *rt, const char *host, int port, http_listener_kind_t kind, int is_rpc)
 {
     if (rt->listener_count >= RT_MAX_LISTENERS)
         return -1;
@@ -96,6 +96,7 @@ static int open_tcp(runtime_t *rt, const char *host, int port, http_listener_kin
     rt_listener_t *l = &rt->listeners[rt->listener_count];
     memset(l, 0, sizeof(*l));
     l->kind = kind;
+    l->is_rpc = is_rpc;
     for (int i = 0; i < rt->worker_count; i++) {
         l->fds[i] = tcp_socket(&ss, len, 1, &err);
         if (l->fds[i] < 0) {
@@ -111,8 +112,8 @@ static int open_tcp(runtime_t *rt, const char *host, int port, http_listener_kin
     snprintf(l->shared.name, sizeof(l->shared.name), ss.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d",
              host[0] ? host : "0.0.0.0", port_of(&bound));
     rt->listener_count++;
-    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "%s server is running on %s", kind == HTTP_LISTENER_PUBLIC ? "Public HTTP" : "HTTP",
-             l->shared.name);
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "%s server is running on %s",
+             is_rpc ? "Internal gRPC" : kind == HTTP_LISTENER_PUBLIC ? "Public HTTP" : "HTTP", l->shared.name);
     return 0;
 }
 
@@ -158,7 +159,7 @@ int rt_listeners_open(runtime_t *rt)
         api_ok = open_unix(rt, cfg->unix_domain_socket) == 0;
     } else {
         for (size_t i = 0; i < cfg->listen_address_count; i++)
-            api_ok += open_tcp(rt, cfg->listen_addresses[i], cfg->http_port, HTTP_LISTENER_API) == 0;
+            api_ok += open_tcp(rt, cfg->listen_addresses[i], cfg->http_port, HTTP_LISTENER_API, 0) == 0;
     }
     if (!api_ok) {
         LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "could not listen on any endpoint for the HTTP API");
@@ -166,10 +167,19 @@ int rt_listeners_open(runtime_t *rt)
     }
     if (cfg->public_port > 0) {
         const char *host = cfg->public_listen_address ? cfg->public_listen_address : "";
-        if (open_tcp(rt, host, cfg->public_port, HTTP_LISTENER_PUBLIC) != 0) {
+        if (open_tcp(rt, host, cfg->public_port, HTTP_LISTENER_PUBLIC, 0) != 0) {
             LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "could not listen on the public port %d", cfg->public_port);
             return -1;
         }
+    }
+    /* daprd: the internal gRPC API listens on --dapr-internal-grpc-listen-address ("" = all
+     * interfaces), never on a Unix socket. */
+    const char *ihost = cfg->internal_grpc_listen_address && cfg->internal_grpc_listen_address[0]
+                            ? cfg->internal_grpc_listen_address
+                            : "0.0.0.0";
+    if (open_tcp(rt, ihost, config_internal_port(cfg), HTTP_LISTENER_API, 1) != 0) {
+        LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "could not listen on the internal gRPC port %d", config_internal_port(cfg));
+        return -1;
     }
     return 0;
 }

@@ -44,6 +44,9 @@ static void begin_shutdown(runtime_t *rt, const char *why)
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Received %s: shutting down gracefully (up to %d s)", why,
              rt->cfg->graceful_shutdown_seconds);
     api_set_state(rt->api, API_DRAINING);
+    /* Deregister first, so other sidecars stop routing calls here while we drain. */
+    if (rt->resolver)
+        resolve_stop(rt->resolver);
     for (int i = 0; i < rt->worker_count; i++)
         rt_worker_post_drain(&rt->workers[i]);
     uv_timer_start(&rt->grace, on_grace_over, (uint64_t)rt->cfg->graceful_shutdown_seconds * 1000u, 0);
@@ -124,8 +127,10 @@ static void close_unadopted_fds(runtime_t *rt)
 {
     for (size_t i = 0; i < rt->listener_count; i++)
         for (int w = 0; w < rt->worker_count; w++)
-            if (rt->listeners[i].fds[w] > 0)
+            if (rt->listeners[i].fds[w] > 0) {
                 close(rt->listeners[i].fds[w]);
+                rt->listeners[i].fds[w] = -1;
+            }
 }
 
 int runtime_run(const config_t *cfg)
@@ -161,8 +166,18 @@ int runtime_run(const config_t *cfg)
         status = 2; /* the configuration asks for what cannot be built: a usage error */
         goto fail_api;
     }
+    char err[256] = "";
+    rt->resolver = resolve_new(cfg, err, sizeof(err));
+    if (!rt->resolver) {
+        LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot set up name resolution: %s", err);
+        status = 2;
+        goto fail_api;
+    }
     if (rt_listeners_open(rt) != 0)
         goto fail_listeners;
+    if (resolve_start(rt->resolver, rt->loop) != 0)
+        goto fail_listeners; /* logged by the resolver */
+    LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "name resolution: %s", resolve_component(rt->resolver));
 
     loop_mailbox_init(rt->loop, &rt->mailbox);
     uv_signal_init(rt->loop, &rt->sigterm);
@@ -196,9 +211,12 @@ int runtime_run(const config_t *cfg)
             pthread_join(rt->workers[i].thread, NULL);
         status = rt->start_failed ? 1 : 0;
     }
+    resolve_stop(rt->resolver);
+    uv_run(rt->loop, UV_RUN_DEFAULT); /* let the resolver's timers close */
     uv_loop_close(rt->loop);
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");
     rt_listeners_cleanup(rt);
+    resolve_free(rt->resolver);
     mw_chain_destroy(&rt->api_chain);
     mw_chain_destroy(&rt->app_chain);
     api_free(rt->api);
@@ -207,6 +225,9 @@ int runtime_run(const config_t *cfg)
 fail_listeners:
     close_unadopted_fds(rt);
     rt_listeners_cleanup(rt);
+    resolve_stop(rt->resolver);
+    uv_run(rt->loop, UV_RUN_DEFAULT);
+    resolve_free(rt->resolver);
 fail_api:
     mw_chain_destroy(&rt->api_chain);
     mw_chain_destroy(&rt->app_chain);

@@ -78,8 +78,16 @@ export function uniqueAppId(prefix = 'it') {
 
 const live = new Set();
 
+// One HOME per test file: daprd's default name-resolution database lives under ~/.dapr, so
+// the sidecars of one file find each other and nothing touches the real home directory.
+let testHome = null;
+export function testHomeDir() {
+  if (!testHome) testHome = tempDir('remora-home-');
+  return testHome;
+}
+
 function sanitizerEnv(env) {
-  const out = { ...process.env, ...env };
+  const out = { ...process.env, HOME: testHomeDir(), ...env };
   // Keep reports on stderr and the exit code meaningful; never let a report abort silently.
   if (!('ASAN_OPTIONS' in env)) out.ASAN_OPTIONS = [process.env.ASAN_OPTIONS, 'detect_leaks=1'].filter(Boolean).join(':');
   if (!('UBSAN_OPTIONS' in env)) out.UBSAN_OPTIONS = [process.env.UBSAN_OPTIONS, 'print_stacktrace=1'].filter(Boolean).join(':');
@@ -306,9 +314,10 @@ export function request(o) {
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
         clearTimeout(timer);
-        const body = Buffer.concat(chunks).toString('utf8');
+        const buffer = Buffer.concat(chunks);
+        const body = buffer.toString('utf8');
         resolve({
-          status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body,
+          status: res.statusCode, headers: res.headers, rawHeaders: res.rawHeaders, body, buffer,
           json() { return JSON.parse(body); },
         });
       });

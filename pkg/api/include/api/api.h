@@ -36,6 +36,11 @@ api_state_t api_get_state(const api_t *api);
 /* The terminal handler of the Dapr API chain (every endpoint), and of the public port's chain
  * (health and metadata only; anything else 404). */
 mw_handler_t api_handler(api_t *api);
+
+struct invoke;
+/* Worker start-up: the invoke_t of this worker thread, used by the invocation endpoints of
+ * every request this thread serves (NULL: invocation answers 500 "not ready"). */
+void api_bind_worker(struct invoke *inv);
 mw_handler_t api_public_handler(api_t *api);
 
 #endif

@@ -1,0 +1,524 @@
+/*
+ * appchannel.c - the call interface over the two app protocols.
+ *
+ * HTTP (daprd pkg/channel/http/http_channel.go): `VERB /<method>?<query>` to
+ * --app-channel-address:--app-port with the metadata as headers, Content-Type from the
+ * request, `dapr-api-token: $APP_API_TOKEN` when set; the body streams both ways.
+ * gRPC (pkg/channel/grpc/grpc_channel.go): AppCallback/OnInvoke with an InvokeRequest that
+ * holds the whole body (the protocol is unary), metadata lower-cased with daprd's
+ * prefixing, the answer's InvokeResponse data delivered as one chunk.
+ * Both: --app-max-concurrency calls at a time, the rest wait in FIFO order.
+ */
+#include "appchannel/appchannel.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "dapr/proto/common/v1/common.pb-c.h"
+#include "http/client.h"
+#include "messaging/messaging.h"
+#include "pb/pb.h"
+#include "rpc/rpc.h"
+
+#define ONINVOKE_PATH "/dapr.proto.runtime.v1.AppCallback/OnInvoke"
+
+typedef Dapr__Proto__Common__V1__InvokeRequest invoke_req_t;
+typedef Dapr__Proto__Common__V1__InvokeResponse invoke_res_t;
+
+struct appchannel {
+    uv_loop_t *loop;
+    const config_t *cfg;
+    int grpc;
+    http_client_t *http;
+    rpc_client_t *rpc;
+    char address[300]; /* "host:port" */
+    int active;
+    appchannel_call_t *queue_head, *queue_tail; /* waiting for a concurrency slot */
+};
+
+struct appchannel_call {
+    appchannel_t *ch;
+    base_pool_t *pool;
+    appchannel_cbs_t cbs;
+    void *ud;
+    appchannel_request_t req;
+    int queued;
+    int started;
+    int cancelled;
+    int ended;
+    int done;
+    int in_cb;              /* inside one of our callbacks to the user: defer the free */
+    int counted;            /* holds a concurrency slot */
+    base_buf_t body;        /* gRPC: the gathered body; HTTP: body written while queued */
+    http_client_req_t *hreq;
+    rpc_call_t *rcall;
+    http_headers_t head_md; /* gRPC: initial metadata */
+    appchannel_call_t *next;
+};
+
+static void start_call(appchannel_call_t *call);
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+static void call_free(appchannel_call_t *call)
+{
+    base_buf_free(&call->body);
+    base_pool_destroy(call->pool);
+    base_free(call);
+}
+
+static void release_slot(appchannel_call_t *call)
+{
+    appchannel_t *ch = call->ch;
+    if (!call->counted)
+        return;
+    call->counted = 0;
+    ch->active--;
+    while (ch->queue_head && (ch->cfg->app_max_concurrency <= 0 || ch->active < ch->cfg->app_max_concurrency)) {
+        appchannel_call_t *next = ch->queue_head;
+        ch->queue_head = next->next;
+        if (!ch->queue_head)
+            ch->queue_tail = NULL;
+        next->queued = 0;
+        start_call(next);
+    }
+}
+
+/* The final callback (unless cancelled), then the slot goes to the next waiting call. */
+static void finish(appchannel_call_t *call, int err, const char *errmsg, const http_headers_t *trailers)
+{
+    if (call->done)
+        return;
+    call->done = 1;
+    release_slot(call);
+    if (!call->cancelled && call->cbs.on_done)
+        call->cbs.on_done(call, call->ud, err, errmsg, trailers);
+    call_free(call);
+}
+
+/* ---- HTTP app ------------------------------------------------------------------------ */
+
+static void on_http_head(http_client_req_t *req, void *ud, int status, const http_headers_t *headers)
+{
+    appchannel_call_t *call = ud;
+    if (call->cancelled)
+        return;
+    const base_slice_t *ct = http_headers_get(headers, "content-type");
+    /* The client keeps the framing to itself; the answer's length travels on as its
+     * Content-Length so the caller's sidecar can announce it too. */
+    http_headers_t with_len = *headers;
+    int64_t len = http_client_req_response_length(req);
+    char *lenstr = len >= 0 && !http_headers_get(headers, "content-length")
+                       ? base_pool_printf(call->pool, "%lld", (long long)len)
+                       : NULL;
+    if (lenstr) {
+        with_len = (http_headers_t){ 0 };
+        for (size_t i = 0; i < headers->len; i++)
+            http_headers_add(&with_len, call->pool, headers->items[i].name, headers->items[i].value);
+        http_headers_add(&with_len, call->pool, BASE_SLICE_LIT("Content-Length"), base_slice_cstr(lenstr));
+    }
+    appchannel_head_t h = { .status = status, .headers = &with_len, .content_type = ct ? *ct : BASE_SLICE_NULL };
+    call->cbs.on_head(call, call->ud, &h);
+}
+
+static void on_http_data(http_client_req_t *req, void *ud, base_slice_t chunk)
+{
+    appchannel_call_t *call = ud;
+    (void)req;
+    if (!call->cancelled && call->cbs.on_data)
+        call->cbs.on_data(call, call->ud, chunk);
+}
+
+static void on_http_writable(http_client_req_t *req, void *ud)
+{
+    appchannel_call_t *call = ud;
+    (void)req;
+    if (!call->cancelled && call->cbs.on_writable)
+        call->cbs.on_writable(call, call->ud);
+}
+
+static void on_http_done(http_client_req_t *req, void *ud, int err, const char *errmsg)
+{
+    appchannel_call_t *call = ud;
+    (void)req;
+    call->hreq = NULL;
+    finish(call, err, errmsg, NULL);
+}
+
+static const http_client_cbs_t http_cbs = { on_http_head, on_http_data, on_http_writable, on_http_done };
+
+static int header_for_app(base_slice_t name)
+{
+    /* internal metadata that is not an HTTP header of the original request */
+    return !base_slice_ieq_cstr(name, "destination-app-id") && !base_slice_ieq_cstr(name, "content-length") &&
+           !base_slice_ieq_cstr(name, "content-type") && !msg_is_hop_by_hop(name);
+}
+
+static void start_http(appchannel_call_t *call)
+{
+    appchannel_t *ch = call->ch;
+    const config_t *cfg = ch->cfg;
+    appchannel_request_t *r = &call->req;
+    http_headers_t h = { 0 };
+    for (size_t i = 0; i < r->headers.len; i++)
+        if (header_for_app(r->headers.items[i].name))
+            http_headers_add(&h, call->pool, r->headers.items[i].name, r->headers.items[i].value);
+    if (r->content_type.len)
+        http_headers_add(&h, call->pool, BASE_SLICE_LIT("Content-Type"), r->content_type);
+    if (cfg->app_api_token)
+        http_headers_set(&h, call->pool, BASE_SLICE_LIT("dapr-api-token"), base_slice_cstr(cfg->app_api_token));
+    char *target = base_pool_printf(call->pool, "/%.*s%s%.*s", (int)r->method.len, r->method.base,
+                                    r->query.len ? "?" : "", (int)r->query.len, r->query.base);
+    if (!target) {
+        finish(call, UV_ENOMEM, "out of memory", NULL);
+        return;
+    }
+    call->hreq = http_client_request(ch->http, cfg->app_channel_address, cfg->app_port, r->verb,
+                                     base_slice_cstr(target), &h, r->content_length, &http_cbs, call);
+    if (!call->hreq) {
+        finish(call, UV_ENOMEM, "out of memory", NULL);
+        return;
+    }
+    if (call->body.len)
+        http_client_req_write(call->hreq, call->body.base, call->body.len);
+    base_buf_free(&call->body);
+    if (call->ended)
+        http_client_req_end(call->hreq);
+}
+
+/* ---- gRPC app ------------------------------------------------------------------------ */
+
+static void on_rpc_headers(rpc_call_t *rc, void *ud, const http_headers_t *md)
+{
+    appchannel_call_t *call = ud;
+    (void)rc;
+    for (size_t i = 0; md && i < md->len; i++)
+        http_headers_add_copy(&call->head_md, call->pool, md->items[i].name, md->items[i].value);
+}
+
+static void on_rpc_message(rpc_call_t *rc, void *ud, base_slice_t msg)
+{
+    appchannel_call_t *call = ud;
+    (void)rc;
+    base_buf_free(&call->body);
+    base_buf_append(&call->body, msg.base, msg.len); /* the one InvokeResponse */
+}
+
+static void on_rpc_close(rpc_call_t *rc, void *ud, int status, base_slice_t message, const http_headers_t *trailers)
+{
+    appchannel_call_t *call = ud;
+    (void)rc;
+    call->rcall = NULL;
+    if (call->cancelled) {
+        finish(call, 0, NULL, NULL);
+        return;
+    }
+    if (status == RPC_UNAVAILABLE && !trailers) {
+        /* no status from the app itself (no trailers): it is not reachable, a channel error
+         * as daprd reports it; an app that answers UNAVAILABLE has its answer mapped */
+        char err[512];
+        snprintf(err, sizeof(err), "rpc error: code = Unavailable desc = %.*s", (int)message.len, message.base);
+        finish(call, UV_ECONNREFUSED, err, trailers);
+        return;
+    }
+    ProtobufCAllocator pa = pb_pool_allocator(call->pool);
+    invoke_res_t *res = NULL;
+    if (status == RPC_OK) {
+        res = dapr__proto__common__v1__invoke_response__unpack(&pa, call->body.len, (const uint8_t *)call->body.base);
+        if (!res) {
+            finish(call, UV_EPROTO, "the app's InvokeResponse could not be parsed", trailers);
+            return;
+        }
+    }
+    appchannel_head_t h = {
+        .status = status,
+        .message = message,
+        .headers = &call->head_md,
+        .trailers = trailers,
+        .grpc = 1,
+    };
+    if (res) {
+        h.content_type = base_slice_cstr(res->content_type ? res->content_type : "");
+        if (res->data)
+            h.type_url = base_slice_cstr(res->data->type_url ? res->data->type_url : "");
+    }
+    call->in_cb = 1; /* a cancel from the user's callbacks only marks the call */
+    call->cbs.on_head(call, call->ud, &h);
+    if (!call->cancelled && res && res->data && res->data->value.len && call->cbs.on_data)
+        call->cbs.on_data(call, call->ud, base_slice((const char *)res->data->value.data, res->data->value.len));
+    call->in_cb = 0;
+    finish(call, 0, NULL, trailers);
+}
+
+static const rpc_call_cbs_t rpc_cbs = { on_rpc_headers, on_rpc_message, NULL, on_rpc_close };
+
+/* daprd's metadata for gRPC apps: lower-case keys; reserved HTTP/2 and gRPC names get the
+ * dapr- prefix; -bin values are not forwarded as text. */
+static int add_grpc_md(appchannel_call_t *call, http_headers_t *md, base_slice_t k, base_slice_t v)
+{
+    char *lk = base_pool_strndup(call->pool, k.base, k.len);
+    if (!lk)
+        return -1;
+    for (char *p = lk; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p + 32);
+    base_slice_t key = base_slice_cstr(lk);
+    if (msg_is_hop_by_hop(key) || base_slice_ieq_cstr(key, "content-type") || base_slice_ieq_cstr(key, "content-length") ||
+        base_slice_ieq_cstr(key, "host") || base_slice_ieq_cstr(key, "destination-app-id") ||
+        (key.len > 4 && memcmp(key.base + key.len - 4, "-bin", 4) == 0))
+        return 0;
+    if (base_slice_starts_with(key, "grpc-") || base_slice_ieq_cstr(key, "user-agent") ||
+        base_slice_ieq_cstr(key, "te")) {
+        char *pk = base_pool_printf(call->pool, "dapr-%s", lk);
+        return pk ? http_headers_add(md, call->pool, base_slice_cstr(pk), v) : -1;
+    }
+    return http_headers_add(md, call->pool, key, v);
+}
+
+static void start_grpc(appchannel_call_t *call)
+{
+    appchannel_t *ch = call->ch;
+    appchannel_request_t *r = &call->req;
+    http_headers_t md = { 0 };
+    for (size_t i = 0; i < r->headers.len; i++)
+        if (add_grpc_md(call, &md, r->headers.items[i].name, r->headers.items[i].value) != 0) {
+            finish(call, UV_ENOMEM, "out of memory", NULL);
+            return;
+        }
+    if (r->trace_bin.len)
+        http_headers_set(&md, call->pool, BASE_SLICE_LIT("grpc-trace-bin"), r->trace_bin);
+    if (ch->cfg->app_api_token)
+        http_headers_set(&md, call->pool, BASE_SLICE_LIT("dapr-api-token"), base_slice_cstr(ch->cfg->app_api_token));
+
+    invoke_req_t m = DAPR__PROTO__COMMON__V1__INVOKE_REQUEST__INIT;
+    Dapr__Proto__Common__V1__HTTPExtension ext = DAPR__PROTO__COMMON__V1__HTTPEXTENSION__INIT;
+    Google__Protobuf__Any data = GOOGLE__PROTOBUF__ANY__INIT;
+    m.method = base_pool_strndup(call->pool, r->method.base, r->method.len);
+    m.content_type = base_pool_strndup(call->pool, r->content_type.base, r->content_type.len);
+    ext.verb = (Dapr__Proto__Common__V1__HTTPExtension__Verb)r->verb_enum;
+    ext.querystring = base_pool_strndup(call->pool, r->query.base, r->query.len);
+    data.value.data = (uint8_t *)call->body.base;
+    data.value.len = call->body.len;
+    m.data = &data;
+    m.http_extension = &ext;
+    if (!m.method || !m.content_type || !ext.querystring) {
+        finish(call, UV_ENOMEM, "out of memory", NULL);
+        return;
+    }
+    size_t len = dapr__proto__common__v1__invoke_request__get_packed_size(&m);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf) {
+        finish(call, UV_ENOMEM, "out of memory", NULL);
+        return;
+    }
+    dapr__proto__common__v1__invoke_request__pack(&m, buf);
+    base_buf_free(&call->body);
+    call->rcall = rpc_call_start(ch->rpc, ch->address, ONINVOKE_PATH, &md, 0, &rpc_cbs, call);
+    if (!call->rcall) {
+        free(buf);
+        finish(call, UV_ENOMEM, "out of memory", NULL);
+        return;
+    }
+    rpc_call_send(call->rcall, buf, len);
+    rpc_call_close_send(call->rcall);
+    free(buf);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------ */
+
+static void start_call(appchannel_call_t *call)
+{
+    appchannel_t *ch = call->ch;
+    call->counted = 1;
+    ch->active++;
+    call->started = 1;
+    if (!ch->grpc)
+        start_http(call);
+    else if (call->ended)
+        start_grpc(call); /* OnInvoke needs the whole body */
+}
+
+appchannel_t *appchannel_new(uv_loop_t *loop, const config_t *cfg)
+{
+    appchannel_t *ch = base_calloc(1, sizeof(*ch));
+    if (!ch)
+        return NULL;
+    ch->loop = loop;
+    ch->cfg = cfg;
+    ch->grpc = cfg->app_protocol == CONFIG_APP_GRPC || cfg->app_protocol == CONFIG_APP_GRPCS;
+    int v6 = strchr(cfg->app_channel_address, ':') != NULL;
+    snprintf(ch->address, sizeof(ch->address), v6 ? "[%s]:%d" : "%s:%d", cfg->app_channel_address, cfg->app_port);
+    if (ch->grpc) {
+        rpc_client_options_t o = {
+            .max_message_size = cfg->max_body_size > 0 ? (size_t)cfg->max_body_size : (size_t)INT32_MAX,
+            .max_streams_per_conn = 100,
+            .keepalive_time_ms = 10000,
+            .keepalive_timeout_ms = 5000,
+            .connect_timeout_ms = 30000,
+            .idle_conn_timeout_ms = 180000,
+        };
+        ch->rpc = rpc_client_new(loop, &o);
+    } else {
+        http_client_options_t o = { 0 }; /* the client's defaults: Go's transport, as daprd's app channel */
+        ch->http = http_client_new(loop, &o);
+    }
+    if (!ch->rpc && !ch->http) {
+        base_free(ch);
+        return NULL;
+    }
+    return ch;
+}
+
+typedef struct close_ctx {
+    appchannel_t *ch;
+    void (*done_cb)(void *arg);
+    void *arg;
+} close_ctx_t;
+
+static void closed(void *arg)
+{
+    close_ctx_t *cc = arg;
+    void (*cb)(void *) = cc->done_cb;
+    void *cb_arg = cc->arg;
+    base_free(cc->ch);
+    base_free(cc);
+    if (cb)
+        cb(cb_arg);
+}
+
+void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg)
+{
+    while (ch->queue_head) {
+        appchannel_call_t *c = ch->queue_head;
+        ch->queue_head = c->next;
+        c->queued = 0;
+        finish(c, UV_ECANCELED, "the sidecar is shutting down", NULL);
+    }
+    ch->queue_tail = NULL;
+    close_ctx_t *cc = base_malloc(sizeof(*cc));
+    if (!cc)
+        abort(); /* cannot happen in practice; nothing sensible is left to do at shutdown */
+    *cc = (close_ctx_t){ ch, done_cb, arg };
+    if (ch->rpc)
+        rpc_client_close(ch->rpc, closed, cc);
+    else
+        http_client_close(ch->http, closed, cc);
+}
+
+appchannel_call_t *appchannel_call(appchannel_t *ch, const appchannel_request_t *req, const appchannel_cbs_t *cbs,
+                                   void *ud)
+{
+    appchannel_call_t *call = base_calloc(1, sizeof(*call));
+    if (!call)
+        return NULL;
+    call->pool = base_pool_create(4096);
+    if (!call->pool) {
+        base_free(call);
+        return NULL;
+    }
+    call->ch = ch;
+    call->cbs = *cbs;
+    call->ud = ud;
+    appchannel_request_t *r = &call->req;
+    *r = *req;
+    r->verb = base_pool_slice_dup(call->pool, req->verb);
+    r->method = base_pool_slice_dup(call->pool, req->method);
+    r->query = base_pool_slice_dup(call->pool, req->query);
+    r->content_type = base_pool_slice_dup(call->pool, req->content_type);
+    r->trace_bin = base_pool_slice_dup(call->pool, req->trace_bin);
+    r->headers = (http_headers_t){ 0 };
+    for (size_t i = 0; i < req->headers.len; i++)
+        if (http_headers_add_copy(&r->headers, call->pool, req->headers.items[i].name, req->headers.items[i].value) != 0) {
+            call_free(call);
+            return NULL;
+        }
+    if (ch->cfg->app_max_concurrency > 0 && ch->active >= ch->cfg->app_max_concurrency) {
+        call->queued = 1;
+        if (ch->queue_tail)
+            ch->queue_tail->next = call;
+        else
+            ch->queue_head = call;
+        ch->queue_tail = call;
+        return call;
+    }
+    start_call(call);
+    return call;
+}
+
+int appchannel_call_write(appchannel_call_t *call, const void *data, size_t len)
+{
+    if (call->done || call->ended)
+        return -1;
+    if (call->hreq)
+        return http_client_req_write(call->hreq, data, len);
+    /* gRPC (whole body needed) or still queued: keep it; the caller is bounded by the body
+     * limit and by appchannel_call_pending() */
+    if (call->ch->grpc && call->ch->cfg->max_body_size > 0 &&
+        (int64_t)(call->body.len + len) > call->ch->cfg->max_body_size)
+        return -1;
+    return base_buf_append(&call->body, data, len);
+}
+
+int appchannel_call_end(appchannel_call_t *call)
+{
+    if (call->done || call->ended)
+        return -1;
+    call->ended = 1;
+    if (call->hreq)
+        return http_client_req_end(call->hreq);
+    if (call->started && call->ch->grpc && !call->rcall)
+        start_grpc(call);
+    return 0;
+}
+
+size_t appchannel_call_pending(const appchannel_call_t *call)
+{
+    if (call->hreq)
+        return http_client_req_pending(call->hreq);
+    /* gathering for gRPC is not pressure: it is bounded by the body limit */
+    return call->ch->grpc ? 0 : call->body.len;
+}
+
+void appchannel_call_pause(appchannel_call_t *call)
+{
+    if (call->hreq)
+        http_client_req_pause(call->hreq);
+}
+
+void appchannel_call_resume(appchannel_call_t *call)
+{
+    if (call->hreq)
+        http_client_req_resume(call->hreq);
+}
+
+void appchannel_call_cancel(appchannel_call_t *call)
+{
+    if (call->done || call->cancelled)
+        return;
+    call->cancelled = 1;
+    if (call->in_cb)
+        return; /* the callback that is running finishes the call */
+    if (call->queued) {
+        appchannel_t *ch = call->ch;
+        appchannel_call_t **pp = &ch->queue_head, *prev = NULL;
+        while (*pp && *pp != call) {
+            prev = *pp;
+            pp = &(*pp)->next;
+        }
+        if (*pp)
+            *pp = call->next;
+        if (ch->queue_tail == call)
+            ch->queue_tail = prev;
+        call->queued = 0;
+        finish(call, UV_ECANCELED, NULL, NULL);
+        return;
+    }
+    if (call->hreq)
+        http_client_req_cancel(call->hreq); /* on_http_done frees */
+    else if (call->rcall)
+        rpc_call_cancel(call->rcall); /* on_rpc_close frees */
+    else
+        finish(call, UV_ECANCELED, NULL, NULL);
+}

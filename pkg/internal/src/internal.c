@@ -1,0 +1,477 @@
+/*
+ * internal.c - CallLocalStream and CallLocal (daprd pkg/api/grpc/daprinternal.go semantics).
+ *
+ * CallLocalStream: the leading message carries the request (metadata + message, no data),
+ * later ones only payload chunks with seq 0, 1, ...; the body streams to the app as it comes
+ * and the app's answer streams back: a leading InternalInvokeResponseStream with the response
+ * (status, headers, content type), then payload chunks. Neither side holds a whole body.
+ * CallLocal: the whole request in one message; the answer gathered into one (bounded by the
+ * max body size).
+ */
+#include "internal/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "dapr/proto/internals/v1/service_invocation.pb-c.h"
+#include "messaging/messaging.h"
+#include "pb/pb.h"
+#include "messaging/method.h"
+
+typedef Dapr__Proto__Internals__V1__InternalInvokeRequest ireq_t;
+typedef Dapr__Proto__Internals__V1__InternalInvokeRequestStream ireq_stream_t;
+typedef Dapr__Proto__Internals__V1__InternalInvokeResponse ires_t;
+typedef Dapr__Proto__Internals__V1__InternalInvokeResponseStream ires_stream_t;
+typedef Dapr__Proto__Common__V1__InvokeResponse invoke_res_t;
+typedef Dapr__Proto__Common__V1__StreamPayload payload_t;
+typedef Dapr__Proto__Internals__V1__Status status_t;
+
+#define SCOPE "dapr.runtime.grpc.internal"
+
+struct internal {
+    const config_t *cfg;
+    appchannel_t *app;
+};
+
+typedef struct call_state {
+    internal_t *in;
+    rpc_server_call_t *rpc;
+    appchannel_call_t *app;
+    int unary;
+    int got_leading;
+    uint64_t next_seq;   /* expected payload seq from the caller */
+    uint64_t out_seq;    /* seq of the next payload we send */
+    int head_sent;
+    int finished;        /* rpc call finished or cancelled: touch nothing of it */
+    base_buf_t gathered; /* CallLocal: the app's body */
+    const appchannel_head_t *head;
+    int head_status;
+    base_slice_t head_message;
+    http_headers_t head_headers, head_trailers;
+    base_slice_t head_ctype, head_type_url;
+    int head_grpc;
+    appchannel_request_t app_req; /* built from the leading message; the call starts lazily */
+    int app_pending;              /* app_req is ready but the app call is not started yet */
+} call_state_t;
+
+static void finish(call_state_t *st, int status, const char *msg)
+{
+    if (st->finished)
+        return;
+    st->finished = 1;
+    rpc_server_call_finish(st->rpc, status, msg, NULL);
+}
+
+static void fail_request(call_state_t *st, int status, const char *fmt, const char *arg)
+{
+    char msg[512];
+    snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+    if (st->app) {
+        appchannel_call_cancel(st->app);
+        st->app = NULL;
+    }
+    finish(st, status, msg);
+}
+
+/* ---- app → caller -------------------------------------------------------------------- */
+
+static int send_packed(call_state_t *st, const ProtobufCMessage *m)
+{
+    size_t len = protobuf_c_message_get_packed_size(m);
+    uint8_t stackbuf[4096];
+    uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    if (!buf)
+        return -1;
+    protobuf_c_message_pack(m, buf);
+    int r = rpc_server_call_send(st->rpc, buf, len);
+    if (buf != stackbuf)
+        free(buf);
+    return r;
+}
+
+/* Builds the InternalInvokeResponse of the app's head (and, for CallLocal, its body). */
+static int build_response(call_state_t *st, base_pool_t *pool, ires_t *res, status_t *status, invoke_res_t *msg,
+                          Google__Protobuf__Any *data, base_slice_t body)
+{
+    dapr__proto__internals__v1__internal_invoke_response__init(res);
+    dapr__proto__internals__v1__status__init(status);
+    dapr__proto__common__v1__invoke_response__init(msg);
+    google__protobuf__any__init(data);
+    status->code = st->head_status;
+    status->message = base_pool_strndup(pool, st->head_message.base, st->head_message.len);
+    msg->content_type = base_pool_strndup(pool, st->head_ctype.base, st->head_ctype.len);
+    data->type_url = base_pool_strndup(pool, st->head_type_url.base, st->head_type_url.len);
+    data->value.data = (uint8_t *)body.base;
+    data->value.len = body.len;
+    msg->data = data;
+    res->status = status;
+    res->message = msg;
+    if (!status->message || !msg->content_type || !data->type_url)
+        return -1;
+    /* HTTP apps' headers travel with canonical keys (daprd: Go's http.Header); gRPC metadata
+     * keys stay lower case. */
+    if (msg_map_from_headers(pool, &st->head_headers, !st->head_grpc, (msg_hdr_entry_t ***)&res->headers,
+                             &res->n_headers) != 0)
+        return -1;
+    if (st->head_grpc && msg_map_from_headers(pool, &st->head_trailers, 0, (msg_hdr_entry_t ***)&res->trailers,
+                                              &res->n_trailers) != 0)
+        return -1;
+    return 0;
+}
+
+static void on_app_head(appchannel_call_t *call, void *ud, const appchannel_head_t *h)
+{
+    call_state_t *st = ud;
+    (void)call;
+    if (st->finished)
+        return;
+    base_pool_t *pool = rpc_server_call_pool(st->rpc);
+    st->head_status = h->status;
+    st->head_message = base_pool_slice_dup(pool, h->message);
+    st->head_ctype = base_pool_slice_dup(pool, h->content_type);
+    st->head_type_url = base_pool_slice_dup(pool, h->type_url);
+    st->head_grpc = h->grpc;
+    for (size_t i = 0; h->headers && i < h->headers->len; i++)
+        if (!msg_is_hop_by_hop(h->headers->items[i].name))
+            http_headers_add_copy(&st->head_headers, pool, h->headers->items[i].name, h->headers->items[i].value);
+    for (size_t i = 0; h->trailers && i < h->trailers->len; i++)
+        http_headers_add_copy(&st->head_trailers, pool, h->trailers->items[i].name, h->trailers->items[i].value);
+    if (st->unary)
+        return; /* answered whole at the end */
+
+    ires_t res;
+    status_t status;
+    invoke_res_t msg;
+    Google__Protobuf__Any data;
+    ires_stream_t out = DAPR__PROTO__INTERNALS__V1__INTERNAL_INVOKE_RESPONSE_STREAM__INIT;
+    if (build_response(st, pool, &res, &status, &msg, &data, BASE_SLICE_NULL) != 0) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "out of memory");
+        return;
+    }
+    msg.data = NULL; /* the body follows in payload chunks */
+    if (st->head_type_url.len)
+        msg.data = &data;
+    out.response = &res;
+    if (send_packed(st, &out.base) != 0) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot send the response");
+        return;
+    }
+    st->head_sent = 1;
+}
+
+static void on_app_data(appchannel_call_t *call, void *ud, base_slice_t chunk)
+{
+    call_state_t *st = ud;
+    if (st->finished)
+        return;
+    if (st->unary) {
+        if ((int64_t)(st->gathered.len + chunk.len) > (st->in->cfg->max_body_size > 0 ? st->in->cfg->max_body_size : INT64_MAX) ||
+            base_buf_append(&st->gathered, chunk.base, chunk.len) != 0)
+            fail_request(st, RPC_RESOURCE_EXHAUSTED, "error invoking app channel: %s", "response larger than the maximum body size");
+        return;
+    }
+    payload_t p = DAPR__PROTO__COMMON__V1__STREAM_PAYLOAD__INIT;
+    ires_stream_t out = DAPR__PROTO__INTERNALS__V1__INTERNAL_INVOKE_RESPONSE_STREAM__INIT;
+    p.data.data = (uint8_t *)chunk.base;
+    p.data.len = chunk.len;
+    p.seq = st->out_seq++;
+    out.payload = &p;
+    if (send_packed(st, &out.base) != 0) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot send the response");
+        return;
+    }
+    if (rpc_server_call_pending(st->rpc) > RPC_SEND_HIGH_WATER)
+        appchannel_call_pause(call);
+}
+
+static void on_app_writable(appchannel_call_t *call, void *ud)
+{
+    call_state_t *st = ud;
+    (void)call;
+    if (!st->finished)
+        rpc_server_call_resume_recv(st->rpc);
+}
+
+static void on_app_done(appchannel_call_t *call, void *ud, int err, const char *errmsg, const http_headers_t *trailers)
+{
+    call_state_t *st = ud;
+    (void)call;
+    (void)trailers;
+    st->app = NULL;
+    base_buf_t gathered = st->gathered;
+    st->gathered = BASE_BUF_INIT;
+    if (st->finished) {
+        base_buf_free(&gathered);
+        return;
+    }
+    if (err) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "error invoking app channel: %s", errmsg ? errmsg : "unknown error");
+        LOG_DEBUG(SCOPE, "%s", msg);
+        finish(st, RPC_INTERNAL, msg);
+        base_buf_free(&gathered);
+        return;
+    }
+    if (st->unary) {
+        base_pool_t *pool = rpc_server_call_pool(st->rpc);
+        ires_t res;
+        status_t status;
+        invoke_res_t msg;
+        Google__Protobuf__Any data;
+        if (build_response(st, pool, &res, &status, &msg, &data, base_buf_slice(&gathered)) != 0 ||
+            send_packed(st, &res.base) != 0) {
+            base_buf_free(&gathered);
+            finish(st, RPC_INTERNAL, "error invoking app channel: cannot send the response");
+            return;
+        }
+    }
+    base_buf_free(&gathered);
+    finish(st, RPC_OK, NULL);
+}
+
+static const appchannel_cbs_t app_cbs = { on_app_head, on_app_data, on_app_writable, on_app_done };
+
+/* ---- caller → app -------------------------------------------------------------------- */
+
+static const char *const verbs[] = { "", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+
+/* Starts the app call from the leading request (daprd's validation order and messages). */
+static int start_app_call(call_state_t *st, ireq_t *req)
+{
+    internal_t *in = st->in;
+    base_pool_t *pool = rpc_server_call_pool(st->rpc);
+    if (!req || !req->message || req->n_metadata == 0) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "request does not contain the required fields in the leading chunk%s", NULL);
+        return -1;
+    }
+    if (req->ver != DAPR__PROTO__INTERNALS__V1__APIVERSION__V1) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", (int)req->ver);
+        fail_request(st, RPC_UNIMPLEMENTED, "Unsupported spec version: %s", v);
+        return -1;
+    }
+    if (!in->app) {
+        fail_request(st, RPC_INTERNAL, "app channel is not initialized%s", NULL);
+        return -1;
+    }
+    Dapr__Proto__Common__V1__InvokeRequest *m = req->message;
+    appchannel_request_t ar = { 0 };
+    const char *why = NULL;
+    /* gRPC-origin method: percent sequences are literal (no decoding). */
+    if (msg_method_normalize(pool, base_slice_cstr(m->method ? m->method : ""), 0, &ar.method, &why) != 0) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "invalid method: %s", why);
+        return -1;
+    }
+    int verb = m->http_extension ? (int)m->http_extension->verb : 0;
+    if (verb <= 0 || verb >= (int)BASE_ARRAY_SIZE(verbs))
+        verb = 3; /* daprd: unknown or NONE → POST for HTTP apps */
+    if (verb == 6 && (in->cfg->app_protocol == CONFIG_APP_HTTP || in->cfg->app_protocol == CONFIG_APP_HTTPS ||
+                      in->cfg->app_protocol == CONFIG_APP_H2C)) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "invalid HTTP verb: %s", "CONNECT");
+        return -1;
+    }
+    ar.verb = base_slice_cstr(verbs[verb]);
+    ar.verb_enum = verb;
+    ar.query = base_slice_cstr(m->http_extension && m->http_extension->querystring ? m->http_extension->querystring : "");
+    ar.content_type = base_slice_cstr(m->content_type ? m->content_type : "");
+    if (msg_headers_from_metadata(pool, req->metadata, req->n_metadata, &ar.headers) != 0) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "out of memory");
+        return -1;
+    }
+    const base_slice_t *cl = http_headers_get(&ar.headers, "content-length");
+    ar.content_length = -1;
+    if (cl) {
+        char num[32];
+        snprintf(num, sizeof(num), "%.*s", (int)BASE_MIN(cl->len, 31), cl->base);
+        char *end;
+        long long v = strtoll(num, &end, 10);
+        if (*end == '\0' && v >= 0)
+            ar.content_length = v;
+    }
+    /* The app call starts with the first payload chunk or at the half-close: then a request
+     * that carries no body (no Content-Length, no payload) goes to the app as such rather
+     * than as an empty chunked body. */
+    st->app_req = ar;
+    st->app_pending = 1;
+    return 0;
+}
+
+static int ensure_app_call(call_state_t *st, int at_end)
+{
+    if (!st->app_pending)
+        return 0;
+    st->app_pending = 0;
+    if (at_end && st->app_req.content_length < 0)
+        st->app_req.content_length = 0;
+    st->app = appchannel_call(st->in->app, &st->app_req, &app_cbs, st);
+    if (!st->app) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int forward_payload(call_state_t *st, const payload_t *p)
+{
+    if (p->seq != st->next_seq) {
+        char msg[96];
+        snprintf(msg, sizeof(msg), "%llu (expected: %llu)", (unsigned long long)p->seq,
+                 (unsigned long long)st->next_seq);
+        fail_request(st, RPC_INVALID_ARGUMENT, "invalid sequence number received: %s", msg);
+        return -1;
+    }
+    st->next_seq++;
+    if (p->data.len && ensure_app_call(st, 0) != 0)
+        return -1;
+    if (p->data.len && st->app && appchannel_call_write(st->app, p->data.data, p->data.len) != 0) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot write the request body");
+        return -1;
+    }
+    if (st->app && appchannel_call_pending(st->app) > RPC_SEND_HIGH_WATER)
+        rpc_server_call_pause_recv(st->rpc);
+    return 0;
+}
+
+static void on_start(rpc_server_call_t *call, void *ctx, const http_headers_t *md, int unary)
+{
+    (void)md;
+    call_state_t *st = base_pool_calloc(rpc_server_call_pool(call), sizeof(*st));
+    if (!st) {
+        rpc_server_call_finish(call, RPC_INTERNAL, "out of memory", NULL);
+        return;
+    }
+    st->in = ctx;
+    st->rpc = call;
+    st->unary = unary;
+    rpc_server_call_set_data(call, st);
+}
+
+static void on_start_stream(rpc_server_call_t *call, void *ctx, const http_headers_t *md)
+{
+    on_start(call, ctx, md, 0);
+}
+
+static void on_start_unary(rpc_server_call_t *call, void *ctx, const http_headers_t *md)
+{
+    on_start(call, ctx, md, 1);
+}
+
+static void on_stream_message(rpc_server_call_t *call, void *ctx, base_slice_t msg)
+{
+    (void)ctx;
+    call_state_t *st = rpc_server_call_data(call);
+    if (!st || st->finished)
+        return;
+    /* Payload chunks are decoded with malloc and freed at once, so a long stream does not
+     * grow the call's pool; the leading message lives in the pool (the app call keeps
+     * pointers into it). */
+    ProtobufCAllocator pa = pb_pool_allocator(rpc_server_call_pool(call));
+    ireq_stream_t *m = dapr__proto__internals__v1__internal_invoke_request_stream__unpack(
+        st->got_leading ? NULL : &pa, msg.len, (const uint8_t *)msg.base);
+    if (!m) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "parsing InternalInvokeRequest error: %s", "malformed message");
+        return;
+    }
+    if (!st->got_leading) {
+        st->got_leading = 1;
+        if (start_app_call(st, m->request) == 0 && m->payload)
+            forward_payload(st, m->payload);
+        return; /* pool-allocated */
+    }
+    if (m->request)
+        fail_request(st, RPC_INVALID_ARGUMENT, "request metadata found in non-leading chunk%s", NULL);
+    else if (m->payload)
+        forward_payload(st, m->payload);
+    dapr__proto__internals__v1__internal_invoke_request_stream__free_unpacked(m, NULL);
+}
+
+static void on_unary_message(rpc_server_call_t *call, void *ctx, base_slice_t msg)
+{
+    (void)ctx;
+    call_state_t *st = rpc_server_call_data(call);
+    if (!st || st->finished)
+        return;
+    if (st->got_leading) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "parsing InternalInvokeRequest error: %s", "more than one message");
+        return;
+    }
+    st->got_leading = 1;
+    ProtobufCAllocator pa = pb_pool_allocator(rpc_server_call_pool(call));
+    ireq_t *m = dapr__proto__internals__v1__internal_invoke_request__unpack(&pa, msg.len, (const uint8_t *)msg.base);
+    if (!m) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "parsing InternalInvokeRequest error: %s", "malformed message");
+        return;
+    }
+    if (start_app_call(st, m) != 0)
+        return;
+    Google__Protobuf__Any *d = m->message->data;
+    if (st->app_req.content_length < 0)
+        st->app_req.content_length = d ? (int64_t)d->value.len : 0; /* the whole body is here */
+    if (ensure_app_call(st, 0) != 0)
+        return;
+    if (d && d->value.len && appchannel_call_write(st->app, d->value.data, d->value.len) != 0)
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot write the request body");
+}
+
+static void on_half_close(rpc_server_call_t *call, void *ctx)
+{
+    (void)ctx;
+    call_state_t *st = rpc_server_call_data(call);
+    if (!st || st->finished)
+        return;
+    if (!st->got_leading) {
+        fail_request(st, RPC_INVALID_ARGUMENT, "request does not contain the required fields in the leading chunk%s", NULL);
+        return;
+    }
+    if (ensure_app_call(st, 1) != 0)
+        return;
+    if (st->app && appchannel_call_end(st->app) != 0)
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot finish the request body");
+}
+
+static void on_writable(rpc_server_call_t *call, void *ctx)
+{
+    (void)ctx;
+    call_state_t *st = rpc_server_call_data(call);
+    if (st && !st->finished && st->app)
+        appchannel_call_resume(st->app);
+}
+
+static void on_cancel(rpc_server_call_t *call, void *ctx)
+{
+    (void)ctx;
+    call_state_t *st = rpc_server_call_data(call);
+    if (!st)
+        return;
+    st->finished = 1;
+    base_buf_free(&st->gathered);
+    if (st->app) {
+        appchannel_call_cancel(st->app); /* its on_done sees finished and touches nothing */
+        st->app = NULL;
+    }
+}
+
+internal_t *internal_new(const config_t *cfg, appchannel_t *app)
+{
+    internal_t *in = base_calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    in->cfg = cfg;
+    in->app = app;
+    return in;
+}
+
+void internal_free(internal_t *in)
+{
+    base_free(in);
+}
+
+void internal_methods(internal_t *in, rpc_method_t out[INTERNAL_METHOD_COUNT])
+{
+    out[0] = (rpc_method_t){ INTERNAL_PATH_CALL_LOCAL_STREAM, on_start_stream, on_stream_message, on_half_close,
+                             on_writable, on_cancel, in };
+    out[1] = (rpc_method_t){ INTERNAL_PATH_CALL_LOCAL, on_start_unary, on_unary_message, on_half_close, on_writable,
+                             on_cancel, in };
+}

@@ -1,0 +1,253 @@
+/*
+ * queue.c - deferred work, per-stream send/receive queues and metadata helpers shared by the
+ * client and the server.
+ */
+#include "internal.h"
+
+#include "base/pool.h"
+
+/* ---- later ------------------------------------------------------------------------------- */
+
+static void later_run(rpc_later_t *l)
+{
+    /* Work posted while running joins the same list and runs in this pass, up to a bound so a
+     * callback that keeps posting cannot starve the loop. */
+    for (unsigned budget = 4096; budget && l->head.next != &l->head; budget--) {
+        rpc_later_item_t *it = l->head.next;
+        rpc_later_cancel(it);
+        it->cb(it);
+    }
+    if (l->head.next == &l->head && l->active) {
+        l->active = 0;
+        uv_idle_stop(&l->idle);
+        uv_check_stop(&l->check);
+    }
+}
+
+static void on_idle(uv_idle_t *h)
+{
+    later_run(BASE_CONTAINER_OF(h, rpc_later_t, idle));
+}
+
+static void on_check(uv_check_t *h)
+{
+    later_run(BASE_CONTAINER_OF(h, rpc_later_t, check));
+}
+
+void rpc_later_init(rpc_later_t *l, uv_loop_t *loop, void *data)
+{
+    uv_idle_init(loop, &l->idle);
+    uv_check_init(loop, &l->check);
+    l->idle.data = data;
+    l->check.data = data;
+    l->head.prev = l->head.next = &l->head;
+    l->active = 0;
+}
+
+void rpc_later_post(rpc_later_t *l, rpc_later_item_t *it, void (*cb)(rpc_later_item_t *it))
+{
+    it->cb = cb;
+    if (it->next)
+        return;
+    it->prev = l->head.prev;
+    it->next = &l->head;
+    l->head.prev->next = it;
+    l->head.prev = it;
+    if (!l->active) {
+        l->active = 1;
+        uv_idle_start(&l->idle, on_idle);
+        uv_check_start(&l->check, on_check);
+    }
+}
+
+void rpc_later_cancel(rpc_later_item_t *it)
+{
+    if (!it->next)
+        return;
+    it->prev->next = it->next;
+    it->next->prev = it->prev;
+    it->prev = it->next = NULL;
+}
+
+void rpc_later_close(rpc_later_t *l, uv_close_cb close_cb)
+{
+    uv_close((uv_handle_t *)&l->idle, close_cb);
+    uv_close((uv_handle_t *)&l->check, close_cb);
+}
+
+/* ---- send queue -------------------------------------------------------------------------- */
+
+int rpc_sendq_push(rpc_sendq_t *q, const void *msg, size_t len)
+{
+    if (len > UINT32_MAX)
+        return -1;
+    if (q->off && q->off == q->buf.len) {
+        q->off = 0;
+        q->buf.len = 0;
+    }
+    if (base_buf_reserve(&q->buf, RPC_FRAME_HEADER + len) != 0)
+        return -1;
+    uint8_t hdr[RPC_FRAME_HEADER];
+    rpc_frame_header(hdr, (uint32_t)len);
+    base_buf_append(&q->buf, hdr, sizeof(hdr));
+    base_buf_append(&q->buf, msg, len);
+    if (rpc_sendq_pending(q) > RPC_SEND_HIGH_WATER)
+        q->full = 1;
+    return 0;
+}
+
+size_t rpc_sendq_read(rpc_sendq_t *q, uint8_t *out, size_t len, int *writable)
+{
+    size_t n = BASE_MIN(len, rpc_sendq_pending(q));
+    if (n)
+        memcpy(out, q->buf.base + q->off, n);
+    q->off += n;
+    if (q->off == q->buf.len) {
+        q->off = 0;
+        q->buf.len = 0;
+        if (q->buf.cap > 4 * RPC_SEND_HIGH_WATER) /* a burst is over: give the memory back */
+            base_buf_free(&q->buf);
+    } else if (q->off > q->buf.len / 2 && q->off > 64 * 1024) {
+        base_buf_consume(&q->buf, q->off);
+        q->off = 0;
+    }
+    *writable = 0;
+    if (q->full && rpc_sendq_pending(q) < RPC_SEND_HIGH_WATER / 2) {
+        q->full = 0;
+        *writable = 1;
+    }
+    return n;
+}
+
+void rpc_sendq_free(rpc_sendq_t *q)
+{
+    base_buf_free(&q->buf);
+    q->off = 0;
+}
+
+/* ---- receive queue ----------------------------------------------------------------------- */
+
+static rpc_deframe_result_t hold(rpc_recvq_t *q, const char *data, size_t len)
+{
+    if (len == 0)
+        return RPC_DEFRAME_OK;
+    /* Bounded by the stream window: a paused stream is granted no more (RPC_STREAM_WINDOW). */
+    if (q->held_off && q->held_off == q->held.len) {
+        q->held.len = 0;
+        q->held_off = 0;
+    }
+    return base_buf_append(&q->held, data, len) == 0 ? RPC_DEFRAME_OK : RPC_DEFRAME_NOMEM;
+}
+
+rpc_deframe_result_t rpc_recvq_feed(rpc_recvq_t *q, nghttp2_session *s, int32_t stream_id, const char *data,
+                                    size_t len, rpc_msg_fn on_msg, void *arg)
+{
+    if (q->paused || rpc_recvq_has_held(q))
+        return hold(q, data, len);
+    size_t used = 0;
+    rpc_deframe_result_t r = rpc_deframer_feed(&q->df, data, len, &used, on_msg, arg);
+    if (used)
+        nghttp2_session_consume_stream(s, stream_id, used);
+    if (r == RPC_DEFRAME_STOPPED) {
+        /* on_msg stopped us: either paused (keep the rest) or the call is over (drop it) */
+        if (q->paused)
+            return hold(q, data + used, len - used);
+        return RPC_DEFRAME_OK;
+    }
+    return r;
+}
+
+rpc_deframe_result_t rpc_recvq_drain(rpc_recvq_t *q, nghttp2_session *s, int32_t stream_id, rpc_msg_fn on_msg,
+                                     void *arg)
+{
+    if (q->paused || !rpc_recvq_has_held(q))
+        return RPC_DEFRAME_OK;
+    size_t used = 0;
+    rpc_deframe_result_t r = rpc_deframer_feed(&q->df, q->held.base + q->held_off, q->held.len - q->held_off,
+                                               &used, on_msg, arg);
+    q->held_off += used;
+    if (s && used)
+        nghttp2_session_consume_stream(s, stream_id, used);
+    if (q->held_off == q->held.len)
+        base_buf_free(&q->held), q->held_off = 0;
+    return r == RPC_DEFRAME_STOPPED ? RPC_DEFRAME_OK : r;
+}
+
+void rpc_recvq_free(rpc_recvq_t *q)
+{
+    rpc_deframer_free(&q->df);
+    base_buf_free(&q->held);
+    q->held_off = 0;
+}
+
+int rpc_deframe_status(rpc_deframe_result_t r, const rpc_deframer_t *d, base_pool_t *pool, const char **msg)
+{
+    switch (r) {
+    case RPC_DEFRAME_TOO_LARGE:
+        /* the wording of gRPC C core, which peers' logs and tests may match */
+        *msg = base_pool_printf(pool, "received message larger than max (%u vs. %zu)", d->need, d->max);
+        if (!*msg)
+            *msg = "received message larger than max";
+        return RPC_RESOURCE_EXHAUSTED;
+    case RPC_DEFRAME_COMPRESSED:
+        *msg = "compressed message received but compression is not supported";
+        return RPC_INTERNAL;
+    case RPC_DEFRAME_BAD_FLAG:
+        *msg = "invalid message compression flag";
+        return RPC_INTERNAL;
+    case RPC_DEFRAME_NOMEM:
+        *msg = "out of memory";
+        return RPC_RESOURCE_EXHAUSTED;
+    default:
+        *msg = "";
+        return RPC_OK;
+    }
+}
+
+/* ---- metadata ---------------------------------------------------------------------------- */
+
+int rpc_header_reserved(base_slice_t n)
+{
+    static const char *const reserved[] = {
+        "content-type", "te", "grpc-status", "grpc-message", "grpc-timeout", "grpc-encoding",
+        "grpc-accept-encoding", "connection", "keep-alive", "transfer-encoding", "upgrade",
+        "proxy-connection", "host", "content-length",
+    };
+    if (n.len == 0 || n.base[0] == ':')
+        return 1;
+    for (size_t i = 0; i < BASE_ARRAY_SIZE(reserved); i++)
+        if (base_slice_ieq_cstr(n, reserved[i]))
+            return 1;
+    return 0;
+}
+
+size_t rpc_nva_add_md(nghttp2_nv *nva, size_t n, size_t cap, base_pool_t *pool, const http_headers_t *md)
+{
+    if (!md)
+        return n;
+    for (size_t i = 0; i < md->len && n < cap; i++) {
+        base_slice_t name = md->items[i].name, value = md->items[i].value;
+        if (rpc_header_reserved(name))
+            continue;
+        char *lname = base_pool_strndup(pool, name.base, name.len);
+        if (!lname)
+            continue;
+        for (size_t j = 0; j < name.len; j++)
+            if (lname[j] >= 'A' && lname[j] <= 'Z')
+                lname[j] = (char)(lname[j] + 32);
+        if (!nghttp2_check_header_name((const uint8_t *)lname, name.len) ||
+            !nghttp2_check_header_value((const uint8_t *)value.base, value.len))
+            continue;
+        nva[n++] = rpc_nv(lname, name.len, value.base ? value.base : "", value.len);
+    }
+    return n;
+}
+
+int rpc_md_add_received(http_headers_t *md, base_pool_t *pool, const uint8_t *name, size_t nlen, const uint8_t *value,
+                        size_t vlen)
+{
+    base_slice_t n = base_slice((const char *)name, nlen);
+    if (rpc_header_reserved(n))
+        return 0;
+    return http_headers_add_copy(md, pool, n, base_slice((const char *)value, vlen));
+}
