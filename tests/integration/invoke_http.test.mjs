@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +24,14 @@ async function startHttpApp() {
     proc.on('exit', (c) => reject(new Error(`http app exited ${c}`)));
   });
   return { port, proc };
+}
+
+// The http app's /big/<n> stream: its 1 MiB pattern repeated.
+function bigPattern(n) {
+  const unit = pattern(1 << 20);
+  const out = Buffer.alloc(n);
+  for (let off = 0; off < n; off += unit.length) unit.copy(out, off, 0, Math.min(unit.length, n - off));
+  return out;
 }
 
 function pattern(n) {
@@ -150,6 +159,47 @@ describe('invocation to an HTTP app through two sidecars', () => {
     const r = await request({ port: b.port, path: `/v1.0/invoke/${bId}/method/self/check` });
     assert.equal(r.status, 200, r.body);
     assert.equal(r.json().path, '/self/check');
+  });
+
+  it('remote sidecar down → 500 ERR_DIRECT_INVOKE after the built-in retries', async () => {
+    const d = await startDaprd({ appId: uniqueAppId('gone'), args: ['--app-protocol', 'http', '--app-port', String(app.port)] });
+    await waitRoute(a, d.appId);
+    // SIGKILL: its name-resolution row stays live until updateInterval passes, as after a crash
+    d.proc.kill('SIGKILL');
+    await d.exited;
+    const t0 = Date.now();
+    const r = await request({ port: a.port, path: `/v1.0/invoke/${d.appId}/method/x`, timeoutMs: 15000 });
+    const took = Date.now() - t0;
+    assertDaprError(r, 500, 'ERR_DIRECT_INVOKE');
+    assert.match(r.json().message, /after 3 retries/);
+    assert.ok(took >= 2500 && took < 8000, `answered after ${took} ms (3 retries 1 s apart expected)`);
+  });
+
+  it('the body limit holds on the callee too', async () => {
+    const small = await startDaprd({ appId: uniqueAppId('small'), args: ['--app-protocol', 'http', '--app-port', String(app.port), '--max-body-size', '1Ki'] });
+    await waitRoute(a, small.appId);
+    const r = await request({ port: a.port, method: 'POST', path: `/v1.0/invoke/${small.appId}/method/echo`, body: Buffer.alloc(4096, 1) });
+    assertDaprError(r, 500, 'ERR_DIRECT_INVOKE');
+    assert.match(r.json().message, /ResourceExhausted/);
+    const ok = await request({ port: a.port, method: 'POST', path: `/v1.0/invoke/${small.appId}/method/echo`, body: 'fits' });
+    assert.equal(ok.body, 'fits');
+  });
+
+  it('a 64 MiB response streams through both sidecars; each stays under 32 MiB peak RSS', async () => {
+    const size = 64 << 20;
+    const big = await startDaprd({ appId: uniqueAppId('big'), args: ['--app-protocol', 'http', '--app-port', String(app.port), '--max-body-size', '128Mi'] });
+    const caller = await startDaprd({ args: ['--app-protocol', 'http', '--app-port', String(await freePort()), '--max-body-size', '128Mi'] });
+    await waitRoute(caller, big.appId);
+    const r = await request({ port: caller.port, path: `/v1.0/invoke/${big.appId}/method/big/${size}`, timeoutMs: 60000 });
+    assert.equal(r.status, 200);
+    assert.equal(r.buffer.length, size);
+    assert.equal(createHash('sha256').update(r.buffer).digest('hex'), createHash('sha256').update(bigPattern(size)).digest('hex'));
+    const hwm = (pid) => Number(/VmHWM:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))[1]) * 1024;
+    const peaks = [hwm(caller.proc.pid), hwm(big.proc.pid)];
+    console.log(`peak RSS: caller ${(peaks[0] / 1048576).toFixed(1)} MiB, callee ${(peaks[1] / 1048576).toFixed(1)} MiB`);
+    if (!process.env.REMORA_SANITIZED) {
+      for (const p of peaks) assert.ok(p < 32 << 20, `peak RSS ${(p / 1048576).toFixed(1)} MiB`);
+    }
   });
 
   it('app down → 500 ERR_DIRECT_INVOKE quickly', async () => {

@@ -42,6 +42,7 @@ typedef struct call_state {
     int unary;
     int got_leading;
     uint64_t next_seq;   /* expected payload seq from the caller */
+    uint64_t body_in;    /* request body bytes received: --max-body-size holds on this side too */
     uint64_t out_seq;    /* seq of the next payload we send */
     int head_sent;
     int finished;        /* rpc call finished or cancelled: touch nothing of it */
@@ -323,6 +324,13 @@ static int forward_payload(call_state_t *st, const payload_t *p)
         return -1;
     }
     st->next_seq++;
+    st->body_in += p->data.len;
+    if (st->in->cfg->max_body_size > 0 && st->body_in > (uint64_t)st->in->cfg->max_body_size) {
+        char lim[64];
+        snprintf(lim, sizeof(lim), "%lld bytes", (long long)st->in->cfg->max_body_size);
+        fail_request(st, RPC_RESOURCE_EXHAUSTED, "request body larger than the maximum body size of %s", lim);
+        return -1;
+    }
     if (p->data.len && ensure_app_call(st, 0) != 0)
         return -1;
     if (p->data.len && st->app && appchannel_call_write(st->app, p->data.data, p->data.len) != 0) {

@@ -392,7 +392,7 @@ static void on_rpc_close(rpc_call_t *call, void *ud, int status, base_slice_t me
         fail(c, http, "failed to invoke target %s after %d retries. Error: rpc error: code = %s desc = %.*s", c->app_id,
              c->attempts - 1, "Unavailable", (int)message.len, message.base);
     else
-        fail(c, http, "rpc error: code = %s desc = %.*s", rpc_status_name(status), (int)message.len, message.base);
+        fail(c, http, "rpc error: code = %s desc = %.*s", msg_grpc_code_name(status), (int)message.len, message.base);
 }
 
 static const rpc_call_cbs_t rpc_cbs = { NULL, on_rpc_message, on_rpc_writable, on_rpc_close };

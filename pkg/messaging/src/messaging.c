@@ -41,6 +41,15 @@ int msg_is_hop_by_hop(base_slice_t n)
     return 0;
 }
 
+const char *msg_grpc_code_name(int code)
+{
+    static const char *const names[] = { "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
+                                         "NotFound", "AlreadyExists", "PermissionDenied", "ResourceExhausted",
+                                         "FailedPrecondition", "Aborted", "OutOfRange", "Unimplemented", "Internal",
+                                         "Unavailable", "DataLoss", "Unauthenticated" };
+    return code >= 0 && code < (int)BASE_ARRAY_SIZE(names) ? names[code] : "Unknown";
+}
+
 int msg_http_status_from_grpc(int code)
 {
     static const int table[] = { 200, 408, 500, 400, 504, 404, 409, 403, 429, 400, 409, 400, 501, 500, 503, 500, 401 };

@@ -32,6 +32,9 @@ static void test_status_table(void **state)
     for (int i = 0; i < 17; i++)
         assert_int_equal(msg_http_status_from_grpc(i), want[i]);
     assert_int_equal(msg_http_status_from_grpc(99), 500);
+    assert_string_equal(msg_grpc_code_name(14), "Unavailable");
+    assert_string_equal(msg_grpc_code_name(8), "ResourceExhausted");
+    assert_string_equal(msg_grpc_code_name(42), "Unknown");
     assert_int_equal(msg_http_status_from_grpc(-1), 500);
 }
 

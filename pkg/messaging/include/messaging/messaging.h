@@ -22,6 +22,10 @@ base_slice_t msg_canonical_key(base_pool_t *pool, base_slice_t key);
  * (daprd forwards them until 1.18). */
 int msg_is_hop_by_hop(base_slice_t name);
 
+/* A gRPC code as grpc-go prints it in "rpc error: code = <Name> desc = ..." (daprd's error
+ * messages carry that text): "Unavailable", "ResourceExhausted", ... */
+const char *msg_grpc_code_name(int code);
+
 /* daprd HTTPStatusFromCode (grpc-gateway's table): gRPC code → HTTP status. */
 int msg_http_status_from_grpc(int code);
 
