@@ -211,3 +211,39 @@ describe('invocation to an HTTP app through two sidecars', () => {
     assert.ok(Date.now() - t0 < 2000, `took ${Date.now() - t0} ms`);
   });
 });
+
+describe('app health checks (--enable-app-health-check)', () => {
+  it('an app that goes down is reported unhealthy, and healthy again when it is back', async () => {
+    const appPort = await freePort();
+    const startApp = () => {
+      const proc = spawn(process.execPath, [path.join(here, 'apps', 'http-app.mjs'), String(appPort)], { stdio: ['ignore', 'pipe', 'inherit'] });
+      apps.push(proc);
+      return new Promise((resolve) => proc.stdout.on('data', (d) => { if (String(d).includes('listening')) resolve(proc); }));
+    };
+    let app = await startApp();
+    const id = uniqueAppId('health');
+    const b = await startDaprd({
+      appId: id,
+      args: ['--app-protocol', 'http', '--app-port', String(appPort), '--enable-app-health-check',
+        '--app-health-check-path', '/healthz', '--app-health-probe-interval', '1', '--app-health-threshold', '1'],
+    });
+    const call = () => request({ port: b.port, path: `/v1.0/invoke/${id}/method/x` });
+    const until = async (pred, what) => {
+      const deadline = Date.now() + 8000;
+      for (;;) {
+        const r = await call();
+        if (pred(r)) return r;
+        if (Date.now() > deadline) throw new Error(`${what}: last answer ${r.status} ${r.body}`);
+        await sleep(200);
+      }
+    };
+    await until((r) => r.status === 200, 'healthy at start');
+    app.kill('SIGKILL');
+    // (a call racing the app's death may first see its connection reset)
+    const down = await until((r) => r.status === 500 && /healthy state/.test(r.body), 'unhealthy after the app died');
+    assert.match(down.json().message, /app is not in a healthy state/);
+    app = await startApp();
+    await until((r) => r.status === 200, 'healthy again');
+    app.kill('SIGTERM');
+  });
+});

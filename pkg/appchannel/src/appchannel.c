@@ -10,6 +10,7 @@
  * Both: --app-max-concurrency calls at a time, the rest wait in FIFO order.
  */
 #include "appchannel/appchannel.h"
+#include "appchannel/health.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +37,11 @@ struct appchannel {
     char address[300]; /* "host:port" */
     int active;
     appchannel_call_t *queue_head, *queue_tail; /* waiting for a concurrency slot */
+    const app_health_t *health;
+    uv_timer_t fail_timer;     /* answers calls refused at start on a later turn */
+    appchannel_call_t *failing;
+    int closing_parts;
+    struct close_ctx *close_ctx;
 };
 
 struct appchannel_call {
@@ -45,6 +51,7 @@ struct appchannel_call {
     void *ud;
     appchannel_request_t req;
     int queued;
+    int failing;            /* refused (app unhealthy): answered by fail_timer */
     int started;
     int cancelled;
     int ended;
@@ -59,6 +66,28 @@ struct appchannel_call {
 };
 
 static void start_call(appchannel_call_t *call);
+static void finish(appchannel_call_t *call, int err, const char *errmsg, const http_headers_t *trailers);
+
+static void flush_failing(uv_timer_t *t)
+{
+    appchannel_t *ch = t->data;
+    while (ch->failing) {
+        appchannel_call_t *call = ch->failing;
+        ch->failing = call->next;
+        call->failing = 0;
+        finish(call, UV_EAI_AGAIN, "app is not in a healthy state", NULL);
+    }
+}
+
+void appchannel_set_health(appchannel_t *ch, const app_health_t *health)
+{
+    ch->health = health;
+}
+
+int appchannel_healthy(const appchannel_t *ch)
+{
+    return app_health_ok(ch->health);
+}
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
@@ -368,6 +397,8 @@ appchannel_t *appchannel_new(uv_loop_t *loop, const config_t *cfg)
         base_free(ch);
         return NULL;
     }
+    uv_timer_init(loop, &ch->fail_timer);
+    ch->fail_timer.data = ch;
     return ch;
 }
 
@@ -380,12 +411,20 @@ typedef struct close_ctx {
 static void closed(void *arg)
 {
     close_ctx_t *cc = arg;
+    if (--cc->ch->closing_parts > 0)
+        return;
     void (*cb)(void *) = cc->done_cb;
     void *cb_arg = cc->arg;
     base_free(cc->ch);
     base_free(cc);
     if (cb)
         cb(cb_arg);
+}
+
+static void fail_timer_closed(uv_handle_t *h)
+{
+    appchannel_t *ch = h->data;
+    closed(ch->close_ctx);
 }
 
 void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg)
@@ -397,10 +436,14 @@ void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg)
         finish(c, UV_ECANCELED, "the sidecar is shutting down", NULL);
     }
     ch->queue_tail = NULL;
+    flush_failing(&ch->fail_timer);
     close_ctx_t *cc = base_malloc(sizeof(*cc));
     if (!cc)
         abort(); /* cannot happen in practice; nothing sensible is left to do at shutdown */
     *cc = (close_ctx_t){ ch, done_cb, arg };
+    ch->close_ctx = cc;
+    ch->closing_parts = 2;
+    uv_close((uv_handle_t *)&ch->fail_timer, fail_timer_closed);
     if (ch->rpc)
         rpc_client_close(ch->rpc, closed, cc);
     else
@@ -434,6 +477,13 @@ appchannel_call_t *appchannel_call(appchannel_t *ch, const appchannel_request_t 
             call_free(call);
             return NULL;
         }
+    if (!app_health_ok(ch->health)) {
+        call->failing = 1;
+        call->next = ch->failing;
+        ch->failing = call;
+        uv_timer_start(&ch->fail_timer, flush_failing, 0, 0);
+        return call;
+    }
     if (ch->cfg->app_max_concurrency > 0 && ch->active >= ch->cfg->app_max_concurrency) {
         call->queued = 1;
         if (ch->queue_tail)
@@ -500,6 +550,16 @@ void appchannel_call_cancel(appchannel_call_t *call)
     call->cancelled = 1;
     if (call->in_cb)
         return; /* the callback that is running finishes the call */
+    if (call->failing) {
+        appchannel_call_t **pp = &call->ch->failing;
+        while (*pp && *pp != call)
+            pp = &(*pp)->next;
+        if (*pp)
+            *pp = call->next;
+        call->failing = 0;
+        finish(call, UV_ECANCELED, NULL, NULL);
+        return;
+    }
     if (call->queued) {
         appchannel_t *ch = call->ch;
         appchannel_call_t **pp = &ch->queue_head, *prev = NULL;

@@ -257,6 +257,10 @@ static int start_app_call(call_state_t *st, ireq_t *req)
         fail_request(st, RPC_INTERNAL, "app channel is not initialized%s", NULL);
         return -1;
     }
+    if (!appchannel_healthy(in->app)) {
+        fail_request(st, RPC_INTERNAL, "app is not in a healthy state%s", NULL);
+        return -1;
+    }
     Dapr__Proto__Common__V1__InvokeRequest *m = req->message;
     appchannel_request_t ar = { 0 };
     const char *why = NULL;

@@ -123,6 +123,8 @@ static void deliver_done(invoke_call_t *c, int status, const char *tag, const ch
         c->cbs.on_done(c, c->ud, status, tag, msg);
 }
 
+/* Ends the call with an error; releases c when nothing internal still holds it, so the caller
+ * must not touch c afterwards. */
 static void fail(invoke_call_t *c, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void fail(invoke_call_t *c, int status, const char *fmt, ...)
 {
@@ -356,10 +358,11 @@ static void on_rpc_close(rpc_call_t *call, void *ud, int status, base_slice_t me
         return;
     }
     if (status == RPC_OK) {
-        if (!c->got_leading)
-            fail(c, 500, "the target sidecar closed the call without a response");
-        else
-            deliver_done(c, 0, NULL, NULL);
+        if (!c->got_leading) {
+            fail(c, 500, "the target sidecar closed the call without a response"); /* releases c */
+            return;
+        }
+        deliver_done(c, 0, NULL, NULL);
         call_release(c);
         return;
     }
@@ -539,10 +542,11 @@ static void on_app_done(appchannel_call_t *call, void *ud, int err, const char *
     (void)call;
     (void)trailers;
     c->app = NULL;
-    if (err)
-        fail(c, 500, "error invoking app channel: %s", errmsg ? errmsg : "unknown error");
-    else
-        deliver_done(c, 0, NULL, NULL);
+    if (err) {
+        fail(c, 500, "error invoking app channel: %s", errmsg ? errmsg : "unknown error"); /* releases c */
+        return;
+    }
+    deliver_done(c, 0, NULL, NULL);
     call_release(c);
 }
 

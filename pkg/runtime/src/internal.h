@@ -7,6 +7,7 @@
 
 #include "api/api.h"
 #include "appchannel/appchannel.h"
+#include "appchannel/health.h"
 #include "http/server.h"
 #include "internal/internal.h"
 #include "invoke/invoke.h"
@@ -57,6 +58,7 @@ struct runtime {
     uv_timer_t grace;
     api_t *api;
     resolve_t *resolver;
+    app_health_t *health;
     mw_chain_t api_chain;
     mw_chain_t public_chain;
     mw_chain_t app_chain;   /* spec.appHttpPipeline: wraps the HTTP app channel */

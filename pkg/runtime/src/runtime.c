@@ -89,6 +89,8 @@ void rt_on_worker_stopped(void *arg)
     uv_close((uv_handle_t *)&rt->sigint, noop_close);
     uv_close((uv_handle_t *)&rt->grace, noop_close);
     loop_mailbox_close(&rt->mailbox, noop_close);
+    app_health_stop(rt->health, NULL, NULL); /* the workers no longer read it */
+    rt->health = NULL;
 }
 
 static int worker_count(const config_t *cfg)
@@ -178,6 +180,7 @@ int runtime_run(const config_t *cfg)
     if (resolve_start(rt->resolver, rt->loop) != 0)
         goto fail_listeners; /* logged by the resolver */
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "name resolution: %s", resolve_component(rt->resolver));
+    rt->health = app_health_start(rt->loop, cfg); /* NULL when health checks are off */
 
     loop_mailbox_init(rt->loop, &rt->mailbox);
     uv_signal_init(rt->loop, &rt->sigterm);

@@ -151,6 +151,8 @@ static int build_services(rt_worker_t *w)
     };
     w->rpc_client = rpc_client_new(&w->loop, &co);
     w->app = appchannel_new(&w->loop, cfg);
+    if (w->app)
+        appchannel_set_health(w->app, rt->health);
     w->resolver = resolve_worker_new(rt->resolver, &w->loop);
     if (!w->rpc_client || !w->app || !w->resolver)
         return -1;

@@ -56,8 +56,15 @@ typedef struct appchannel_cbs {
     void (*on_done)(appchannel_call_t *call, void *ud, int err, const char *errmsg, const http_headers_t *trailers);
 } appchannel_cbs_t;
 
+struct app_health;
+
 /* cfg outlives the channel. NULL on allocation failure. */
 appchannel_t *appchannel_new(uv_loop_t *loop, const config_t *cfg);
+/* Health checks (health.h): calls fail while the app is unhealthy. NULL = no checks. Set
+ * before the channel is used. */
+void appchannel_set_health(appchannel_t *ch, const struct app_health *health);
+/* 1 unless health checks say the app is unhealthy. */
+int appchannel_healthy(const appchannel_t *ch);
 void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg);
 
 /* Starts a call; the request (and everything it points to) is copied. NULL on allocation
