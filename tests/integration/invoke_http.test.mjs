@@ -247,3 +247,16 @@ describe('app health checks (--enable-app-health-check)', () => {
     app.kill('SIGTERM');
   });
 });
+
+describe('--app-max-concurrency', () => {
+  it('calls beyond the limit wait their turn (never rejected)', async () => {
+    const app = await startHttpApp();
+    const id = uniqueAppId('conc');
+    const b = await startDaprd({ appId: id, args: ['--app-protocol', 'http', '--app-port', String(app.port), '--app-max-concurrency', '1'] });
+    const t0 = Date.now();
+    const rs = await Promise.all([0, 1, 2].map(() => request({ port: b.port, path: `/v1.0/invoke/${id}/method/slow/300`, timeoutMs: 5000 })));
+    const took = Date.now() - t0;
+    for (const r of rs) assert.equal(r.status, 200);
+    assert.ok(took >= 850, `3 calls of 300 ms with a limit of 1 took ${took} ms: not serialised`);
+  });
+});
