@@ -80,15 +80,13 @@ static void fail_request(call_state_t *st, int status, const char *fmt, const ch
 
 static int send_packed(call_state_t *st, const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
     uint8_t stackbuf[4096];
-    uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    size_t len;
+    uint8_t *buf = msg_pack(m, stackbuf, sizeof(stackbuf), &len);
     if (!buf)
         return -1;
-    protobuf_c_message_pack(m, buf);
     int r = rpc_server_call_send(st->rpc, buf, len);
-    if (buf != stackbuf)
-        free(buf);
+    msg_pack_release(buf, stackbuf);
     return r;
 }
 

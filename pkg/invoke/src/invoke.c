@@ -404,15 +404,13 @@ static const rpc_call_cbs_t rpc_cbs = { NULL, on_rpc_message, on_rpc_writable, o
 
 static int send_msg(invoke_call_t *c, const ProtobufCMessage *m)
 {
-    size_t len = protobuf_c_message_get_packed_size(m);
     uint8_t stackbuf[4096];
-    uint8_t *buf = len <= sizeof(stackbuf) ? stackbuf : malloc(len);
+    size_t len;
+    uint8_t *buf = msg_pack(m, stackbuf, sizeof(stackbuf), &len);
     if (!buf)
         return -1;
-    protobuf_c_message_pack(m, buf);
     int r = rpc_call_send(c->rpc, buf, len);
-    if (buf != stackbuf)
-        free(buf);
+    msg_pack_release(buf, stackbuf);
     return r;
 }
 

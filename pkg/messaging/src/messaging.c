@@ -1,5 +1,6 @@
 #include "messaging/messaging.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef Dapr__Proto__Internals__V1__ListStringValue list_t;
@@ -39,6 +40,21 @@ int msg_is_hop_by_hop(base_slice_t n)
         if (base_slice_ieq_cstr(n, names[i]))
             return 1;
     return 0;
+}
+
+uint8_t *msg_pack(const ProtobufCMessage *m, uint8_t *stackbuf, size_t cap, size_t *len)
+{
+    *len = protobuf_c_message_get_packed_size(m);
+    uint8_t *buf = *len <= cap ? stackbuf : malloc(*len);
+    if (buf)
+        protobuf_c_message_pack(m, buf);
+    return buf;
+}
+
+void msg_pack_release(uint8_t *buf, const uint8_t *stackbuf)
+{
+    if (buf != stackbuf)
+        free(buf);
 }
 
 const char *msg_grpc_code_name(int code)

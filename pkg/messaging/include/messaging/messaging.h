@@ -22,6 +22,11 @@ base_slice_t msg_canonical_key(base_pool_t *pool, base_slice_t key);
  * (daprd forwards them until 1.18). */
 int msg_is_hop_by_hop(base_slice_t name);
 
+/* Packs a message for sending: into stackbuf when it fits (no allocation on the common path),
+ * else into a malloc'd buffer. Returns the bytes (release with msg_pack_release) or NULL. */
+uint8_t *msg_pack(const ProtobufCMessage *m, uint8_t *stackbuf, size_t cap, size_t *len);
+void msg_pack_release(uint8_t *buf, const uint8_t *stackbuf);
+
 /* A gRPC code as grpc-go prints it in "rpc error: code = <Name> desc = ..." (daprd's error
  * messages carry that text): "Unavailable", "ResourceExhausted", ... */
 const char *msg_grpc_code_name(int code);
