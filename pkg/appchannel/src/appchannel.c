@@ -12,6 +12,8 @@
 #include "appchannel/appchannel.h"
 #include "appchannel/health.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -28,6 +30,16 @@
 typedef Dapr__Proto__Common__V1__InvokeRequest invoke_req_t;
 typedef Dapr__Proto__Common__V1__InvokeResponse invoke_res_t;
 
+#define LIMIT_MAX_CHANNELS 64
+
+struct appchannel_limit {
+    int max;
+    atomic_int active;
+    pthread_mutex_t lock; /* guards wakers */
+    uv_async_t *wakers[LIMIT_MAX_CHANNELS];
+    size_t nwakers;
+};
+
 struct appchannel {
     uv_loop_t *loop;
     const config_t *cfg;
@@ -42,6 +54,9 @@ struct appchannel {
     appchannel_call_t *failing;
     int closing_parts;
     struct close_ctx *close_ctx;
+    appchannel_limit_t *limit;
+    uv_async_t wake;          /* a slot was freed somewhere: try the queue again */
+    int wake_open;
 };
 
 struct appchannel_call {
@@ -98,14 +113,55 @@ static void call_free(appchannel_call_t *call)
     base_free(call);
 }
 
-static void release_slot(appchannel_call_t *call)
+/* ---- the sidecar-wide concurrency limit ----------------------------------------------- */
+
+appchannel_limit_t *appchannel_limit_new(const config_t *cfg)
 {
-    appchannel_t *ch = call->ch;
-    if (!call->counted)
+    if (cfg->app_max_concurrency <= 0)
+        return NULL;
+    appchannel_limit_t *l = base_calloc(1, sizeof(*l));
+    if (!l)
+        return NULL;
+    l->max = cfg->app_max_concurrency;
+    atomic_init(&l->active, 0);
+    pthread_mutex_init(&l->lock, NULL);
+    return l;
+}
+
+void appchannel_limit_free(appchannel_limit_t *l)
+{
+    if (!l)
         return;
-    call->counted = 0;
-    ch->active--;
-    while (ch->queue_head && (ch->cfg->app_max_concurrency <= 0 || ch->active < ch->cfg->app_max_concurrency)) {
+    pthread_mutex_destroy(&l->lock);
+    base_free(l);
+}
+
+static int slot_take(appchannel_t *ch)
+{
+    if (!ch->limit)
+        return 1;
+    int cur = atomic_load(&ch->limit->active);
+    while (cur < ch->limit->max)
+        if (atomic_compare_exchange_weak(&ch->limit->active, &cur, cur + 1))
+            return 1;
+    return 0;
+}
+
+static void slot_give(appchannel_t *ch)
+{
+    appchannel_limit_t *l = ch->limit;
+    if (!l)
+        return;
+    atomic_fetch_sub(&l->active, 1);
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < l->nwakers; i++)
+        uv_async_send(l->wakers[i]);
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void run_queue(appchannel_t *ch)
+{
+    while (ch->queue_head && slot_take(ch)) {
         appchannel_call_t *next = ch->queue_head;
         ch->queue_head = next->next;
         if (!ch->queue_head)
@@ -113,6 +169,53 @@ static void release_slot(appchannel_call_t *call)
         next->queued = 0;
         start_call(next);
     }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    run_queue(a->data);
+}
+
+int appchannel_set_limit(appchannel_t *ch, appchannel_limit_t *l)
+{
+    if (!l)
+        return 0;
+    if (uv_async_init(ch->loop, &ch->wake, on_wake) != 0)
+        return -1;
+    ch->wake.data = ch;
+    ch->wake_open = 1;
+    pthread_mutex_lock(&l->lock);
+    int ok = l->nwakers < LIMIT_MAX_CHANNELS;
+    if (ok)
+        l->wakers[l->nwakers++] = &ch->wake;
+    pthread_mutex_unlock(&l->lock);
+    ch->limit = l;
+    return ok ? 0 : -1;
+}
+
+static void limit_unregister(appchannel_t *ch)
+{
+    appchannel_limit_t *l = ch->limit;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->lock);
+    for (size_t i = 0; i < l->nwakers; i++)
+        if (l->wakers[i] == &ch->wake) {
+            l->wakers[i] = l->wakers[--l->nwakers];
+            break;
+        }
+    pthread_mutex_unlock(&l->lock);
+}
+
+static void release_slot(appchannel_call_t *call)
+{
+    appchannel_t *ch = call->ch;
+    if (!call->counted)
+        return;
+    call->counted = 0;
+    ch->active--;
+    slot_give(ch);
+    run_queue(ch);
 }
 
 /* The final callback (unless cancelled), then the slot goes to the next waiting call. */
@@ -357,6 +460,7 @@ static void start_grpc(appchannel_call_t *call)
 
 /* ---- dispatch ------------------------------------------------------------------------ */
 
+/* The caller holds a slot of the limit (slot_take) when there is one. */
 static void start_call(appchannel_call_t *call)
 {
     appchannel_t *ch = call->ch;
@@ -421,7 +525,7 @@ static void closed(void *arg)
         cb(cb_arg);
 }
 
-static void fail_timer_closed(uv_handle_t *h)
+static void handle_closed(uv_handle_t *h)
 {
     appchannel_t *ch = h->data;
     closed(ch->close_ctx);
@@ -443,7 +547,12 @@ void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg)
     *cc = (close_ctx_t){ ch, done_cb, arg };
     ch->close_ctx = cc;
     ch->closing_parts = 2;
-    uv_close((uv_handle_t *)&ch->fail_timer, fail_timer_closed);
+    if (ch->wake_open) {
+        limit_unregister(ch);
+        ch->closing_parts++;
+        uv_close((uv_handle_t *)&ch->wake, handle_closed);
+    }
+    uv_close((uv_handle_t *)&ch->fail_timer, handle_closed);
     if (ch->rpc)
         rpc_client_close(ch->rpc, closed, cc);
     else
@@ -484,7 +593,7 @@ appchannel_call_t *appchannel_call(appchannel_t *ch, const appchannel_request_t 
         uv_timer_start(&ch->fail_timer, flush_failing, 0, 0);
         return call;
     }
-    if (ch->cfg->app_max_concurrency > 0 && ch->active >= ch->cfg->app_max_concurrency) {
+    if (!slot_take(ch)) {
         call->queued = 1;
         if (ch->queue_tail)
             ch->queue_tail->next = call;

@@ -59,6 +59,7 @@ struct runtime {
     api_t *api;
     resolve_t *resolver;
     app_health_t *health;
+    appchannel_limit_t *app_limit; /* --app-max-concurrency, shared by the workers */
     mw_chain_t api_chain;
     mw_chain_t public_chain;
     mw_chain_t app_chain;   /* spec.appHttpPipeline: wraps the HTTP app channel */

@@ -181,6 +181,7 @@ int runtime_run(const config_t *cfg)
         goto fail_listeners; /* logged by the resolver */
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "name resolution: %s", resolve_component(rt->resolver));
     rt->health = app_health_start(rt->loop, cfg); /* NULL when health checks are off */
+    rt->app_limit = appchannel_limit_new(cfg);    /* NULL without --app-max-concurrency */
 
     loop_mailbox_init(rt->loop, &rt->mailbox);
     uv_signal_init(rt->loop, &rt->sigterm);
@@ -220,6 +221,7 @@ int runtime_run(const config_t *cfg)
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");
     rt_listeners_cleanup(rt);
     resolve_free(rt->resolver);
+    appchannel_limit_free(rt->app_limit);
     mw_chain_destroy(&rt->api_chain);
     mw_chain_destroy(&rt->app_chain);
     api_free(rt->api);

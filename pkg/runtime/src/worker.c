@@ -151,8 +151,11 @@ static int build_services(rt_worker_t *w)
     };
     w->rpc_client = rpc_client_new(&w->loop, &co);
     w->app = appchannel_new(&w->loop, cfg);
-    if (w->app)
+    if (w->app) {
         appchannel_set_health(w->app, rt->health);
+        if (appchannel_set_limit(w->app, rt->app_limit) != 0)
+            return -1;
+    }
     w->resolver = resolve_worker_new(rt->resolver, &w->loop);
     if (!w->rpc_client || !w->app || !w->resolver)
         return -1;

@@ -58,11 +58,23 @@ typedef struct appchannel_cbs {
 
 struct app_health;
 
+/* --app-max-concurrency for the whole sidecar: shared by every worker's channel. Slots are
+ * taken with an atomic compare-and-swap; a freed slot wakes the other workers' queues through
+ * their uv_async handles (only when the option is set: no cross-thread cost otherwise). */
+typedef struct appchannel_limit appchannel_limit_t;
+/* Main thread, before the workers start. NULL when cfg sets no limit. */
+appchannel_limit_t *appchannel_limit_new(const config_t *cfg);
+/* After every channel using it was closed. */
+void appchannel_limit_free(appchannel_limit_t *l);
+
 /* cfg outlives the channel. NULL on allocation failure. */
 appchannel_t *appchannel_new(uv_loop_t *loop, const config_t *cfg);
 /* Health checks (health.h): calls fail while the app is unhealthy. NULL = no checks. Set
  * before the channel is used. */
 void appchannel_set_health(appchannel_t *ch, const struct app_health *health);
+/* Shares the sidecar's concurrency limit (NULL: none). Set before the channel is used. Returns
+ * 0 or -1. */
+int appchannel_set_limit(appchannel_t *ch, appchannel_limit_t *limit);
 /* 1 unless health checks say the app is unhealthy. */
 int appchannel_healthy(const appchannel_t *ch);
 void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg);
