@@ -290,10 +290,10 @@ static int parse_port(const char *s, int *out)
     size_t n = strlen(s);
     if (n == 0 || n > 5 || strspn(s, "0123456789") != n)
         return -1;
-    int v = atoi(s);
+    long v = strtol(s, NULL, 10); /* at most 5 digits, checked above */
     if (v > 65535)
         return -1;
-    *out = v;
+    *out = (int)v;
     return 0;
 }
 

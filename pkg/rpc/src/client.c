@@ -263,7 +263,8 @@ static int split_address(const char *address, char **host, char port[8])
         hlen = (size_t)(colon - address);
     }
     size_t plen = strlen(colon + 1);
-    if (hlen == 0 || plen == 0 || plen > 5 || strspn(colon + 1, "0123456789") != plen || atoi(colon + 1) > 65535)
+    if (hlen == 0 || plen == 0 || plen > 5 || strspn(colon + 1, "0123456789") != plen ||
+        strtol(colon + 1, NULL, 10) > 65535)
         return -1;
     memcpy(port, colon + 1, plen + 1);
     *host = base_malloc(hlen + 1);
@@ -278,7 +279,7 @@ static int split_address(const char *address, char **host, char port[8])
 void rpc_client_connect(cconn_t *conn)
 {
     rpc_client_t *c = conn->client;
-    int port = atoi(conn->port);
+    int port = (int)strtol(conn->port, NULL, 10); /* digits only, checked by split_address */
     if (uv_ip4_addr(conn->host, port, (struct sockaddr_in *)&conn->literal) == 0 ||
         uv_ip6_addr(conn->host, port, (struct sockaddr_in6 *)&conn->literal) == 0) {
         conn->state = CC_CONNECTING; /* an IP literal: no resolver round trip */
@@ -306,13 +307,14 @@ static cconn_t *cconn_new(rpc_client_t *c, const char *address)
     cconn_t *conn = base_calloc(1, sizeof(*conn));
     if (!conn)
         return NULL;
-    conn->address = base_malloc(strlen(address) + 1);
+    size_t alen = strlen(address);
+    conn->address = base_malloc(alen + 1);
     if (!conn->address || split_address(address, &conn->host, conn->port) != 0) {
         base_free(conn->address);
         base_free(conn);
         return NULL;
     }
-    strcpy(conn->address, address);
+    memcpy(conn->address, address, alen + 1);
     conn->client = c;
     conn->usable = 1;
     rpc_h2conn_init(&conn->h2, c->loop, &c->later, &cconn_ops, c->rbuf, 1);
