@@ -206,14 +206,18 @@ void api_invoke_body(mw_exchange_t *x, base_slice_t chunk)
     api_request_t *ar = x->handler_data;
     if (!ar->call)
         return;
-    if (invoke_call_write(ar->call, chunk.base, chunk.len) != 0) {
-        invoke_call_cancel(ar->call);
-        ar->call = NULL;
+    invoke_call_t *call = ar->call;
+    if (invoke_call_write(call, chunk.base, chunk.len) != 0) {
+        if (ar->call) { /* not already ended through on_done */
+            invoke_call_cancel(call);
+            ar->call = NULL;
+        }
         if (!x->replied)
             mw_reply_error(x, BASE_ERR_DIRECT_INVOKE, "failed to invoke: cannot forward the request body");
         return;
     }
-    if (invoke_call_pending(ar->call) > INVOKE_HIGH_WATER)
+    /* the write may have ended the call (on_done clears ar->call) */
+    if (ar->call && invoke_call_pending(ar->call) > INVOKE_HIGH_WATER)
         http_exchange_pause_body(x->http);
 }
 

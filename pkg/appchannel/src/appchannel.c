@@ -386,27 +386,38 @@ static void on_rpc_close(rpc_call_t *rc, void *ud, int status, base_slice_t mess
 
 static const rpc_call_cbs_t rpc_cbs = { on_rpc_headers, on_rpc_message, NULL, on_rpc_close };
 
-/* daprd's metadata for gRPC apps: lower-case keys; reserved HTTP/2 and gRPC names get the
- * dapr- prefix; -bin values are not forwarded as text. */
+/* IANA permanent HTTP headers that daprd renames with a dapr- prefix for gRPC apps
+ * (InternalMetadataToGrpcMetadata with httpHeaderConversion): matched on the canonical form,
+ * so only HTTP-origin metadata is renamed. */
+static int iana_permanent(base_slice_t k)
+{
+    static const char *const names[] = {
+        "Accept", "Accept-Charset", "Accept-Language", "Accept-Ranges", "Connection", "Keep-Alive",
+        "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Cache-Control", "Content-Type", "Content-Length",
+        "Cookie", "Date", "Expect", "From", "Host", "Max-Forwards", "Origin", "Pragma", "Referer", "Via", "Warning",
+    };
+    if (base_slice_starts_with(k, "If-"))
+        return 1;
+    for (size_t i = 0; i < BASE_ARRAY_SIZE(names); i++)
+        if (base_slice_eq(k, base_slice_cstr(names[i])))
+            return 1;
+    return 0;
+}
+
+/* daprd's metadata for gRPC apps: keys lower-cased, the IANA permanent headers prefixed with
+ * dapr-, destination-app-id dropped; -bin values stay binary (the rpc layer encodes them). */
 static int add_grpc_md(appchannel_call_t *call, http_headers_t *md, base_slice_t k, base_slice_t v)
 {
-    char *lk = base_pool_strndup(call->pool, k.base, k.len);
+    if (base_slice_ieq_cstr(k, "destination-app-id"))
+        return 0;
+    int prefix = iana_permanent(k);
+    char *lk = base_pool_printf(call->pool, "%s%.*s", prefix ? "dapr-" : "", (int)k.len, k.base);
     if (!lk)
         return -1;
     for (char *p = lk; *p; p++)
         if (*p >= 'A' && *p <= 'Z')
             *p = (char)(*p + 32);
-    base_slice_t key = base_slice_cstr(lk);
-    if (msg_is_hop_by_hop(key) || base_slice_ieq_cstr(key, "content-type") || base_slice_ieq_cstr(key, "content-length") ||
-        base_slice_ieq_cstr(key, "host") || base_slice_ieq_cstr(key, "destination-app-id") ||
-        (key.len > 4 && memcmp(key.base + key.len - 4, "-bin", 4) == 0))
-        return 0;
-    if (base_slice_starts_with(key, "grpc-") || base_slice_ieq_cstr(key, "user-agent") ||
-        base_slice_ieq_cstr(key, "te")) {
-        char *pk = base_pool_printf(call->pool, "dapr-%s", lk);
-        return pk ? http_headers_add(md, call->pool, base_slice_cstr(pk), v) : -1;
-    }
-    return http_headers_add(md, call->pool, key, v);
+    return http_headers_add(md, call->pool, base_slice_cstr(lk), v);
 }
 
 static void start_grpc(appchannel_call_t *call)

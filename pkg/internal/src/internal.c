@@ -54,6 +54,7 @@ typedef struct call_state {
     base_slice_t head_ctype, head_type_url;
     int head_grpc;
     appchannel_request_t app_req; /* built from the leading message; the call starts lazily */
+    base_slice_t trace_bin;       /* the caller's grpc-trace-bin, for a gRPC app */
     int app_pending;              /* app_req is ready but the app call is not started yet */
 } call_state_t;
 
@@ -296,6 +297,7 @@ static int start_app_call(call_state_t *st, ireq_t *req)
     /* The app call starts with the first payload chunk or at the half-close: then a request
      * that carries no body (no Content-Length, no payload) goes to the app as such rather
      * than as an empty chunked body. */
+    ar.trace_bin = st->trace_bin;
     st->app_req = ar;
     st->app_pending = 1;
     return 0;
@@ -346,12 +348,14 @@ static int forward_payload(call_state_t *st, const payload_t *p)
 
 static void on_start(rpc_server_call_t *call, void *ctx, const http_headers_t *md, int unary)
 {
-    (void)md;
     call_state_t *st = base_pool_calloc(rpc_server_call_pool(call), sizeof(*st));
     if (!st) {
         rpc_server_call_finish(call, RPC_INTERNAL, "out of memory", NULL);
         return;
     }
+    const base_slice_t *tb = md ? http_headers_get(md, "grpc-trace-bin") : NULL;
+    if (tb)
+        st->trace_bin = base_pool_slice_dup(rpc_server_call_pool(call), *tb);
     st->in = ctx;
     st->rpc = call;
     st->unary = unary;

@@ -434,7 +434,7 @@ static void on_resolved(resolve_lookup_t *req, int status, const char *address)
         return;
     }
     if (status != 0) {
-        fail(c, 500, "failed to resolve address for '%s': %s", c->app_id, resolve_lookup_error(req));
+        fail(c, 500, "%s", resolve_lookup_error(req)); /* the resolver words it as daprd does */
         return;
     }
     http_headers_t md = { 0 };
@@ -711,6 +711,12 @@ int invoke_call_write(invoke_call_t *c, const void *data, size_t len)
         }
         /* too large to keep: from here on the body only streams */
         c->replayable = 0;
+        if (c->unary && !c->rpc) {
+            /* a CallLocal fallback waits for the whole body, which can no longer be replayed */
+            fail(c, 500, "target app '%s' is running a version of Dapr that does not support streaming-based service invocation",
+                 c->app_id); /* reported through on_done */
+            return 0;
+        }
         if (!c->rpc && base_buf_append(&c->early, c->replay.base, c->replay.len) != 0)
             return -1;
         base_buf_free(&c->replay);

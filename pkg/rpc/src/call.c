@@ -197,7 +197,13 @@ void rpc_call_submit(rpc_call_t *call)
     nva[n++] = rpc_nv(":authority", 10, conn->address, strlen(conn->address));
     nva[n++] = RPC_NV_LIT("content-type", "application/grpc");
     nva[n++] = RPC_NV_LIT("te", "trailers");
-    nva[n++] = rpc_nv("user-agent", 10, USER_AGENT, sizeof(USER_AGENT) - 1);
+    /* As grpc-go: a user-agent given in the metadata goes first, then ours, in one header. */
+    const base_slice_t *ua = http_headers_get(&call->md, "user-agent");
+    char *agent = ua ? base_pool_printf(call->pool, "%.*s %s", (int)ua->len, ua->base, USER_AGENT) : NULL;
+    if (agent)
+        nva[n++] = rpc_nv("user-agent", 10, agent, strlen(agent));
+    else
+        nva[n++] = rpc_nv("user-agent", 10, USER_AGENT, sizeof(USER_AGENT) - 1);
     char timeout[16];
     if (call->deadline_at) {
         uint64_t now = uv_now(call->client->loop);

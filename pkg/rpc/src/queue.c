@@ -6,6 +6,10 @@
 
 #include "base/pool.h"
 
+#include <openssl/evp.h>
+#include <string.h>
+#include <strings.h>
+
 /* ---- later ------------------------------------------------------------------------------- */
 
 static void later_run(rpc_later_t *l)
@@ -221,20 +225,63 @@ int rpc_header_reserved(base_slice_t n)
     return 0;
 }
 
+static int is_bin_key(base_slice_t n)
+{
+    return n.len > 4 && strncasecmp(n.base + n.len - 4, "-bin", 4) == 0;
+}
+
+/* gRPC over HTTP/2: binary metadata ("-bin" keys) travels base64-encoded; emitted unpadded,
+ * accepted padded or not (PROTOCOL-HTTP2.md). */
+static base_slice_t b64_encode(base_pool_t *pool, base_slice_t v)
+{
+    char *out = base_pool_alloc(pool, 4 * ((v.len + 2) / 3) + 1);
+    if (!out)
+        return BASE_SLICE_NULL;
+    int n = EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)v.base, (int)v.len);
+    while (n > 0 && out[n - 1] == '=')
+        n--;
+    return base_slice(out, (size_t)n);
+}
+
+static int b64_decode(base_pool_t *pool, base_slice_t v, base_slice_t *out)
+{
+    size_t len = v.len;
+    while (len > 0 && v.base[len - 1] == '=')
+        len--;
+    size_t padded = (len + 3) / 4 * 4;
+    char *in = base_pool_alloc(pool, padded + 1);
+    unsigned char *dec = base_pool_alloc(pool, padded / 4 * 3 + 1);
+    if (!in || !dec)
+        return -1;
+    memcpy(in, v.base, len);
+    memset(in + len, '=', padded - len);
+    int n = EVP_DecodeBlock(dec, (const unsigned char *)in, (int)padded);
+    if (n < 0)
+        return -1;
+    n -= (int)(padded - len); /* EVP_DecodeBlock counts the padding as zero bytes */
+    *out = base_slice((const char *)dec, n > 0 ? (size_t)n : 0);
+    return 0;
+}
+
 size_t rpc_nva_add_md(nghttp2_nv *nva, size_t n, size_t cap, base_pool_t *pool, const http_headers_t *md)
 {
     if (!md)
         return n;
     for (size_t i = 0; i < md->len && n < cap; i++) {
         base_slice_t name = md->items[i].name, value = md->items[i].value;
-        if (rpc_header_reserved(name))
-            continue;
+        if (rpc_header_reserved(name) || base_slice_ieq_cstr(name, "user-agent"))
+            continue; /* user-agent: merged with ours by the caller of this function */
         char *lname = base_pool_strndup(pool, name.base, name.len);
         if (!lname)
             continue;
         for (size_t j = 0; j < name.len; j++)
             if (lname[j] >= 'A' && lname[j] <= 'Z')
                 lname[j] = (char)(lname[j] + 32);
+        if (is_bin_key(name)) {
+            value = b64_encode(pool, value);
+            if (!value.base)
+                continue;
+        }
         if (!nghttp2_check_header_name((const uint8_t *)lname, name.len) ||
             !nghttp2_check_header_value((const uint8_t *)value.base, value.len))
             continue;
@@ -249,5 +296,8 @@ int rpc_md_add_received(http_headers_t *md, base_pool_t *pool, const uint8_t *na
     base_slice_t n = base_slice((const char *)name, nlen);
     if (rpc_header_reserved(n))
         return 0;
-    return http_headers_add_copy(md, pool, n, base_slice((const char *)value, vlen));
+    base_slice_t v = base_slice((const char *)value, vlen);
+    if (is_bin_key(n) && b64_decode(pool, v, &v) != 0)
+        return 0; /* not base64: dropped, as gRPC implementations do */
+    return http_headers_add_copy(md, pool, n, v);
 }
