@@ -7,7 +7,7 @@ packages="
 build-essential cmake pkg-config
 libuv1-dev node-llhttp libnghttp2-dev
 libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
-libcmocka-dev libyaml-dev libsqlite3-dev libssl-dev libcjson-dev
+libcmocka-dev libyaml-dev libsqlite3-dev libssl-dev libcjson-dev sqlite3
 clang libclang-rt-14-dev
 curl ca-certificates
 "

@@ -299,6 +299,32 @@ static void start_http(appchannel_call_t *call)
             http_headers_add(&h, call->pool, r->headers.items[i].name, r->headers.items[i].value);
     if (r->content_type.len)
         http_headers_add(&h, call->pool, BASE_SLICE_LIT("Content-Type"), r->content_type);
+    if (r->trace_bin.len == 29) {
+        /* daprd http_channel.go constructRequest: traceparent = the span of this hop, set over
+         * the one in the metadata */
+        const uint8_t *b = (const uint8_t *)r->trace_bin.base;
+        char *tp = base_pool_alloc(call->pool, 56);
+        if (tp) {
+            static const char hex[] = "0123456789abcdef";
+            size_t n = 0;
+            tp[n++] = '0';
+            tp[n++] = '0';
+            tp[n++] = '-';
+            for (int i = 2; i < 18; i++) {
+                tp[n++] = hex[b[i] >> 4];
+                tp[n++] = hex[b[i] & 15];
+            }
+            tp[n++] = '-';
+            for (int i = 19; i < 27; i++) {
+                tp[n++] = hex[b[i] >> 4];
+                tp[n++] = hex[b[i] & 15];
+            }
+            tp[n++] = '-';
+            tp[n++] = hex[b[28] >> 4];
+            tp[n++] = hex[b[28] & 15];
+            http_headers_set(&h, call->pool, BASE_SLICE_LIT("traceparent"), base_slice(tp, n));
+        }
+    }
     if (cfg->app_api_token)
         http_headers_set(&h, call->pool, BASE_SLICE_LIT("dapr-api-token"), base_slice_cstr(cfg->app_api_token));
     char *target = base_pool_printf(call->pool, "/%.*s%s%.*s", (int)r->method.len, r->method.base,

@@ -12,6 +12,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "base/buf.h"
 #include "base/log.h"
@@ -19,6 +20,7 @@
 #include "messaging/messaging.h"
 #include "pb/pb.h"
 #include "messaging/method.h"
+#include "diag/trace.h"
 
 typedef Dapr__Proto__Internals__V1__InternalInvokeRequest ireq_t;
 typedef Dapr__Proto__Internals__V1__InternalInvokeRequestStream ireq_stream_t;
@@ -243,13 +245,9 @@ static int start_app_call(call_state_t *st, ireq_t *req)
     internal_t *in = st->in;
     base_pool_t *pool = rpc_server_call_pool(st->rpc);
     if (!req || !req->message || req->n_metadata == 0) {
-        fail_request(st, RPC_INVALID_ARGUMENT, "request does not contain the required fields in the leading chunk%s", NULL);
-        return -1;
-    }
-    if (req->ver != DAPR__PROTO__INTERNALS__V1__APIVERSION__V1) {
-        char v[16];
-        snprintf(v, sizeof(v), "%d", (int)req->ver);
-        fail_request(st, RPC_UNIMPLEMENTED, "Unsupported spec version: %s", v);
+        fail_request(st, RPC_INVALID_ARGUMENT,
+                     "parsing InternalInvokeRequest error: request does not contain the required fields in the leading chunk%s",
+                     NULL);
         return -1;
     }
     if (!in->app) {
@@ -269,13 +267,29 @@ static int start_app_call(call_state_t *st, ireq_t *req)
         return -1;
     }
     int verb = m->http_extension ? (int)m->http_extension->verb : 0;
-    if (verb <= 0 || verb >= (int)BASE_ARRAY_SIZE(verbs))
-        verb = 3; /* daprd: unknown or NONE → POST for HTTP apps */
-    if (verb == 6 && (in->cfg->app_protocol == CONFIG_APP_HTTP || in->cfg->app_protocol == CONFIG_APP_HTTPS ||
-                      in->cfg->app_protocol == CONFIG_APP_H2C)) {
-        fail_request(st, RPC_INVALID_ARGUMENT, "invalid HTTP verb: %s", "CONNECT");
+    int http_app = in->cfg->app_protocol == CONFIG_APP_HTTP || in->cfg->app_protocol == CONFIG_APP_HTTPS ||
+                   in->cfg->app_protocol == CONFIG_APP_H2C;
+    /* The app channel's checks (http_channel.go / grpc_channel.go InvokeMethod); daprd wraps
+     * their status errors as Internal "error invoking app channel: <error>". */
+    if (http_app && !m->http_extension) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: rpc error: code = InvalidArgument desc = %s",
+                     "missing HTTP extension field");
         return -1;
     }
+    if (http_app && (verb == 0 || verb == 6)) {
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: rpc error: code = InvalidArgument desc = %s",
+                     "invalid HTTP verb");
+        return -1;
+    }
+    if (req->ver != DAPR__PROTO__INTERNALS__V1__APIVERSION__V1) {
+        char v[16];
+        snprintf(v, sizeof(v), "%d", (int)req->ver);
+        fail_request(st, RPC_INTERNAL,
+                     "error invoking app channel: rpc error: code = Unimplemented desc = Unsupported spec version: %s", v);
+        return -1;
+    }
+    if (verb <= 0 || verb >= (int)BASE_ARRAY_SIZE(verbs))
+        verb = 3; /* gRPC apps: the verb is not used */
     ar.verb = base_slice_cstr(verbs[verb]);
     ar.verb_enum = verb;
     ar.query = base_slice_cstr(m->http_extension && m->http_extension->querystring ? m->http_extension->querystring : "");
@@ -297,7 +311,18 @@ static int start_app_call(call_state_t *st, ireq_t *req)
     /* The app call starts with the first payload chunk or at the half-close: then a request
      * that carries no body (no Content-Length, no payload) goes to the app as such rather
      * than as an empty chunked body. */
-    ar.trace_bin = st->trace_bin;
+    if (st->trace_bin.len == 29) {
+        /* daprd B continues the caller's span in one of its own (gRPC tracing interceptor) and
+         * hands that to the app */
+        uint8_t *b = base_pool_alloc(pool, 29);
+        if (!b) {
+            fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "out of memory");
+            return -1;
+        }
+        memcpy(b, st->trace_bin.base, 29);
+        diag_random_bytes(b + 19, 8);
+        ar.trace_bin = base_slice((const char *)b, 29);
+    }
     st->app_req = ar;
     st->app_pending = 1;
     return 0;
@@ -324,7 +349,7 @@ static int forward_payload(call_state_t *st, const payload_t *p)
         char msg[96];
         snprintf(msg, sizeof(msg), "%llu (expected: %llu)", (unsigned long long)p->seq,
                  (unsigned long long)st->next_seq);
-        fail_request(st, RPC_INVALID_ARGUMENT, "invalid sequence number received: %s", msg);
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: invalid sequence number received: %s", msg);
         return -1;
     }
     st->next_seq++;
@@ -395,7 +420,7 @@ static void on_stream_message(rpc_server_call_t *call, void *ctx, base_slice_t m
         return; /* pool-allocated */
     }
     if (m->request)
-        fail_request(st, RPC_INVALID_ARGUMENT, "request metadata found in non-leading chunk%s", NULL);
+        fail_request(st, RPC_INTERNAL, "error invoking app channel: request metadata found in non-leading chunk%s", NULL);
     else if (m->payload)
         forward_payload(st, m->payload);
     dapr__proto__internals__v1__internal_invoke_request_stream__free_unpacked(m, NULL);
@@ -436,7 +461,9 @@ static void on_half_close(rpc_server_call_t *call, void *ctx)
     if (!st || st->finished)
         return;
     if (!st->got_leading) {
-        fail_request(st, RPC_INVALID_ARGUMENT, "request does not contain the required fields in the leading chunk%s", NULL);
+        fail_request(st, RPC_INVALID_ARGUMENT,
+                     "parsing InternalInvokeRequest error: request does not contain the required fields in the leading chunk%s",
+                     NULL);
         return;
     }
     if (ensure_app_call(st, 1) != 0)

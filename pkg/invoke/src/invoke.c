@@ -45,6 +45,7 @@ struct invoke {
     resolve_worker_t *resolver;
     appchannel_t *app;
     char hostname[256];
+    char host_ip[64]; /* daprd's hostAddress (X-Forwarded-For, Forwarded) */
 };
 
 struct invoke_call {
@@ -591,31 +592,24 @@ static int build_request(invoke_call_t *c, const invoke_request_t *r)
         return -1;
     if (msg_metadata_from_headers(p, r->headers, skip_header, (msg_md_entry_t ***)&q->metadata, &q->n_metadata) != 0)
         return -1;
-    /* daprd's addForwardedHeadersToMetadata / addCallerAndCalleeAppIDHeaderToMetadata */
-    char ip[64] = "";
-    if (r->peer) {
-        const char *colon = strrchr(r->peer, ':');
-        size_t n = colon ? (size_t)(colon - r->peer) : strlen(r->peer);
-        if (n && r->peer[0] == '[' && r->peer[n - 1] == ']')
-            snprintf(ip, sizeof(ip), "%.*s", (int)(n - 2), r->peer + 1);
-        else
-            snprintf(ip, sizeof(ip), "%.*s", (int)n, r->peer);
-    }
-    char *fwd = base_pool_printf(p, "for=%s;by=%s;host=%s", ip, ip, c->inv->hostname);
+    /* daprd's addForwardedHeadersToMetadata (this sidecar's host address and name, appended
+     * to the client's values), addDestinationAppIDHeaderToMetadata and
+     * addCallerAndCalleeAppIDHeaderToMetadata (set) */
+    const char *ip = c->inv->host_ip;
+    char *fwd = *ip ? base_pool_printf(p, "for=%s;by=%s;host=%s", ip, ip, c->inv->hostname)
+                    : base_pool_printf(p, "host=%s", c->inv->hostname);
     msg_md_entry_t ***md = (msg_md_entry_t ***)&q->metadata;
-    if (!fwd || msg_metadata_put(p, md, &q->n_metadata, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0 ||
+    if (!fwd || (*ip && msg_metadata_put(p, md, &q->n_metadata, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0) ||
         msg_metadata_put(p, md, &q->n_metadata, "X-Forwarded-Host", base_slice_cstr(c->inv->hostname), 1) != 0 ||
         msg_metadata_put(p, md, &q->n_metadata, "Forwarded", base_slice_cstr(fwd), 1) != 0 ||
+        msg_metadata_put(p, md, &q->n_metadata, "destination-app-id", base_slice_cstr(c->app_id), 0) != 0 ||
         msg_metadata_put(p, md, &q->n_metadata, "dapr-caller-app-id", base_slice_cstr(c->inv->cfg->app_id), 0) != 0 ||
         msg_metadata_put(p, md, &q->n_metadata, "dapr-callee-app-id", base_slice_cstr(c->app_id), 0) != 0)
         return -1;
     if (r->trace) {
-        char tp[DIAG_TRACEPARENT_LEN + 1];
-        diag_traceparent_format(r->trace->trace_id, r->trace->span_id, r->trace->flags, tp);
-        /* this hop's span replaces the caller's (canonical key, as daprd's HTTP metadata) */
-        if (msg_metadata_put(p, md, &q->n_metadata, "Traceparent", base_slice_cstr(tp), 0) != 0)
-            return -1;
-        /* OpenCensus binary span context (daprd BinaryFromSpanContext): 29 bytes */
+        /* The client's traceparent stays in the metadata as it came (daprd copies r.Header);
+         * this hop's span travels in grpc-trace-bin only: the OpenCensus binary span context
+         * (daprd BinaryFromSpanContext), 29 bytes. */
         uint8_t *b = base_pool_alloc(p, 29);
         if (!b)
             return -1;
@@ -645,6 +639,7 @@ invoke_t *invoke_new(uv_loop_t *loop, const config_t *cfg, rpc_client_t *rpc, re
     if (gethostname(inv->hostname, sizeof(inv->hostname)) != 0)
         snprintf(inv->hostname, sizeof(inv->hostname), "localhost");
     inv->hostname[sizeof(inv->hostname) - 1] = '\0';
+    resolve_host_address(inv->host_ip, sizeof(inv->host_ip));
     return inv;
 }
 

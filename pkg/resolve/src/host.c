@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "resolve_internal.h"
+#include "resolve/resolve.h"
 
 static int copy(char *out, size_t cap, const char *s)
 {
@@ -79,6 +80,17 @@ void nr_self_host(const char *listen_address, char *out, size_t cap)
     if (outbound_ipv4(out, cap) == 0 || first_interface_ipv4(out, cap) == 0)
         return;
     copy(out, cap, "127.0.0.1");
+}
+
+void resolve_host_address(char *out, size_t cap)
+{
+    const char *env = getenv("DAPR_HOST_IP");
+    if (env && *env && copy(out, cap, env) == 0)
+        return;
+    if (outbound_ipv4(out, cap) == 0 || first_interface_ipv4(out, cap) == 0)
+        return;
+    if (cap)
+        out[0] = '\0';
 }
 
 int nr_uuid4(char out[37])

@@ -111,6 +111,10 @@ const char *resolve_component(const resolve_t *r);
 /* The address this sidecar registers (sqlite), e.g. "127.0.0.1:47321"; "" for kubernetes. */
 const char *resolve_self_address(const resolve_t *r);
 
+/* daprd's utils.GetHostAddress(): $DAPR_HOST_IP, else the outbound IPv4 address, else the first
+ * non-loopback IPv4 address; "" when there is none. */
+void resolve_host_address(char *out, size_t cap);
+
 /* On the worker's loop thread. r must outlive the worker. NULL when out of memory. */
 resolve_worker_t *resolve_worker_new(resolve_t *r, uv_loop_t *loop);
 
