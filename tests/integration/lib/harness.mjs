@@ -22,6 +22,18 @@ export const SANITIZER_PATTERNS = [
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** p's value, or null after ms; the timer is cleared either way, so it never keeps the
+ * process alive. */
+export async function raceTimeout(p, ms) {
+  let timer;
+  const t = new Promise((r) => { timer = setTimeout(() => r(null), ms); });
+  try {
+    return await Promise.race([p, t]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // ports, temp dirs, files
 
@@ -215,7 +227,7 @@ export async function startDaprd(opts = {}) {
       if (!exitInfo) {
         try { proc.kill(signal); } catch { /* already gone */ }
       }
-      const r = await Promise.race([exited, sleep(timeoutMs).then(() => null)]);
+      const r = await raceTimeout(exited, timeoutMs);
       if (!r) {
         proc.kill('SIGKILL');
         await exited;
@@ -226,7 +238,7 @@ export async function startDaprd(opts = {}) {
     },
     /** Waits for the process to exit by itself; returns {code, signal} or null on timeout. */
     async waitExit(timeoutMs = 10000) {
-      return Promise.race([exited, sleep(timeoutMs).then(() => null)]);
+      return raceTimeout(exited, timeoutMs);
     },
   };
   live.add(d);
