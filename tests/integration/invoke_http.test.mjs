@@ -9,7 +9,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import {
-  assertDaprError, freePort, request, sleep, startDaprd, stopAll, testHomeDir, uniqueAppId,
+  assertDaprError, freePort, request, sleep, startDaprd, stopAll, testHomeDir, uniqueAppId, writeFiles,
 } from './lib/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -258,5 +258,51 @@ describe('--app-max-concurrency', () => {
     const took = Date.now() - t0;
     for (const r of rs) assert.equal(r.status, 200);
     assert.ok(took >= 850, `3 calls of 300 ms with a limit of 1 took ${took} ms: not serialised`);
+  });
+});
+
+describe('spec.appHttpPipeline wraps the HTTP app channel', () => {
+  it('a ratelimit component in the callee\'s app pipeline answers 429 for calls over the rate', async () => {
+    const app = await startHttpApp();
+    const cfgDir = writeFiles({ 'config.yaml': `apiVersion: dapr.io/v1alpha1
+kind: Configuration
+metadata:
+  name: apppipeline
+spec:
+  appHttpPipeline:
+    handlers:
+    - name: applimit
+      type: middleware.http.ratelimit
+` });
+    const resDir = writeFiles({ 'applimit.yaml': `apiVersion: dapr.io/v1alpha1
+kind: Component
+metadata:
+  name: applimit
+spec:
+  type: middleware.http.ratelimit
+  version: v1
+  metadata:
+  - name: maxRequestsPerSecond
+    value: "2"
+` });
+    const id = uniqueAppId('piped');
+    const b = await startDaprd({ appId: id, args: ['--app-protocol', 'http', '--app-port', String(app.port),
+      '--config', path.join(cfgDir, 'config.yaml'), '--resources-path', resDir] });
+    const a = await startDaprd({ args: ['--app-protocol', 'http', '--app-port', String(await freePort())] });
+    const deadline = Date.now() + 10000;
+    while (Date.now() < deadline) {
+      const r = await request({ port: a.port, path: `/v1.0/invoke/${id}/method/ping` }).catch(() => null);
+      if (r && (r.status === 200 || r.status === 429)) break;
+      await sleep(100);
+    }
+    await sleep(1100); // let the bucket refill
+    const rs = await Promise.all(Array.from({ length: 8 }, (_, i) => request({ port: a.port, path: `/v1.0/invoke/${id}/method/orders/${i}` })));
+    const ok = rs.filter((r) => r.status === 200);
+    const limited = rs.filter((r) => r.status === 429);
+    assert.ok(ok.length >= 1 && ok.length <= 3, `passed: ${rs.map((r) => r.status)}`);
+    assert.equal(ok.length + limited.length, 8, `statuses: ${rs.map((r) => r.status)}`);
+    for (const r of ok) assert.match(r.json().path, /^\/orders\/\d$/);
+    for (const r of limited) assert.equal(r.json().errorCode, 'ERR_TOO_MANY_REQUESTS');
+    void b;
   });
 });

@@ -55,6 +55,7 @@ struct appchannel {
     int closing_parts;
     struct close_ctx *close_ctx;
     appchannel_limit_t *limit;
+    const mw_chain_t *pipeline; /* spec.appHttpPipeline, NULL when empty */
     uv_async_t wake;          /* a slot was freed somewhere: try the queue again */
     int wake_open;
 };
@@ -66,7 +67,10 @@ struct appchannel_call {
     void *ud;
     appchannel_request_t req;
     int queued;
-    int failing;            /* refused (app unhealthy): answered by fail_timer */
+    int failing;            /* refused or finished inside the pipeline: ended by fail_timer */
+    int fail_err;           /* the error fail_timer ends it with (0: a pipeline answer) */
+    const char *fail_msg;
+    http_exchange_t *pex;   /* the pipeline's exchange (in pool), NULL without a pipeline */
     int started;
     int cancelled;
     int ended;
@@ -90,8 +94,22 @@ static void flush_failing(uv_timer_t *t)
         appchannel_call_t *call = ch->failing;
         ch->failing = call->next;
         call->failing = 0;
-        finish(call, UV_EAI_AGAIN, "app is not in a healthy state", NULL);
+        finish(call, call->fail_err, call->fail_msg, NULL);
     }
+}
+
+/* Ends the call on a later loop turn (never inside the call or the chain that is running). */
+static void end_later(appchannel_call_t *call, int err, const char *msg)
+{
+    appchannel_t *ch = call->ch;
+    if (call->failing)
+        return;
+    call->failing = 1;
+    call->fail_err = err;
+    call->fail_msg = msg;
+    call->next = ch->failing;
+    ch->failing = call;
+    uv_timer_start(&ch->fail_timer, flush_failing, 0, 0);
 }
 
 void appchannel_set_health(appchannel_t *ch, const app_health_t *health)
@@ -288,6 +306,162 @@ static int header_for_app(base_slice_t name)
            !base_slice_ieq_cstr(name, "content-type") && !msg_is_hop_by_hop(name);
 }
 
+/* ---- HTTP app through spec.appHttpPipeline ------------------------------------------- */
+
+static void pipe_http_head(http_client_req_t *req, void *ud, int status, const http_headers_t *headers)
+{
+    appchannel_call_t *call = ud;
+    http_exchange_t *ex = call->pex;
+    mw_exchange_t *x = ex->upper;
+    for (size_t i = 0; i < headers->len; i++)
+        http_headers_add_copy(&ex->res.headers, call->pool, headers->items[i].name, headers->items[i].value);
+    ex->res.content_length = http_client_req_response_length(req);
+    mw_reply_head(x, status); /* back through the filters, then pipe_send_head */
+}
+
+static void pipe_http_data(http_client_req_t *req, void *ud, base_slice_t chunk)
+{
+    appchannel_call_t *call = ud;
+    (void)req;
+    mw_send_body(call->pex->upper, chunk.base, chunk.len, 0);
+}
+
+static void pipe_http_done(http_client_req_t *req, void *ud, int err, const char *errmsg)
+{
+    appchannel_call_t *call = ud;
+    (void)req;
+    call->hreq = NULL;
+    if (err || call->cancelled) {
+        finish(call, err ? err : UV_ECANCELED, errmsg, NULL);
+        return;
+    }
+    mw_send_body(call->pex->upper, NULL, 0, 1); /* pipe_send_body(last) ends the call later */
+}
+
+static const http_client_cbs_t pipe_http_cbs = { pipe_http_head, pipe_http_data, on_http_writable, pipe_http_done };
+
+/* The chain's terminal handler: the request passed every filter; send it to the app. */
+static void pipe_on_request(void *ctx, mw_exchange_t *x)
+{
+    (void)ctx;
+    http_exchange_t *ex = x->http;
+    appchannel_call_t *call = ex->sink_ctx;
+    const config_t *cfg = call->ch->cfg;
+    call->hreq = http_client_request(call->ch->http, cfg->app_channel_address, cfg->app_port, ex->req.method,
+                                     ex->req.target, &ex->req.headers, ex->req.content_length, &pipe_http_cbs, call);
+    if (!call->hreq)
+        mw_reply_error(x, BASE_ERR_INTERNAL, "out of memory");
+}
+
+static void pipe_on_body(void *ctx, mw_exchange_t *x, base_slice_t chunk)
+{
+    (void)ctx;
+    appchannel_call_t *call = x->http->sink_ctx;
+    if (call->hreq)
+        http_client_req_write(call->hreq, chunk.base, chunk.len);
+}
+
+static void pipe_on_end(void *ctx, mw_exchange_t *x)
+{
+    (void)ctx;
+    appchannel_call_t *call = x->http->sink_ctx;
+    if (call->hreq)
+        http_client_req_end(call->hreq);
+}
+
+static void pipe_on_abort(void *ctx, mw_exchange_t *x)
+{
+    (void)ctx;
+    appchannel_call_t *call = x->http->sink_ctx;
+    if (call->hreq)
+        http_client_req_cancel(call->hreq);
+}
+
+mw_handler_t appchannel_pipeline_handler(void)
+{
+    return (mw_handler_t){ pipe_on_request, pipe_on_body, pipe_on_end, pipe_on_abort, NULL };
+}
+
+void appchannel_set_pipeline(appchannel_t *ch, const mw_chain_t *chain)
+{
+    ch->pipeline = chain && chain->count ? chain : NULL;
+}
+
+/* The sink: what the chain answers (a filter's reply or the app's answer) goes to the user. */
+static int pipe_send_head(http_exchange_t *ex)
+{
+    appchannel_call_t *call = ex->sink_ctx;
+    if (call->cancelled)
+        return 0;
+    http_headers_t *h = &ex->res.headers;
+    if (ex->res.content_length >= 0 && !http_headers_get(h, "content-length")) {
+        char *len = base_pool_printf(call->pool, "%lld", (long long)ex->res.content_length);
+        if (len)
+            http_headers_add(h, call->pool, BASE_SLICE_LIT("Content-Length"), base_slice_cstr(len));
+    }
+    const base_slice_t *ct = http_headers_get(h, "content-type");
+    appchannel_head_t head = { .status = ex->res.status ? ex->res.status : 200, .headers = h,
+                               .content_type = ct ? *ct : BASE_SLICE_NULL };
+    call->cbs.on_head(call, call->ud, &head);
+    return 0;
+}
+
+static int pipe_send_body(http_exchange_t *ex, const void *data, size_t len, int last)
+{
+    appchannel_call_t *call = ex->sink_ctx;
+    if (!call->cancelled && len && call->cbs.on_data)
+        call->cbs.on_data(call, call->ud, base_slice(data, len));
+    if (last)
+        end_later(call, 0, NULL); /* the chain may still be on the stack */
+    return 0;
+}
+
+static void pipe_abort(http_exchange_t *ex)
+{
+    appchannel_call_t *call = ex->sink_ctx;
+    end_later(call, UV_ECONNABORTED, "the app pipeline gave up on the call");
+}
+
+static const http_exchange_sink_t pipe_sink = { pipe_send_head, pipe_send_body, NULL, NULL, pipe_abort };
+
+static void start_pipeline(appchannel_call_t *call, const http_headers_t *headers)
+{
+    appchannel_request_t *r = &call->req;
+    http_exchange_t *ex = base_pool_calloc(call->pool, sizeof(*ex));
+    char *target = base_pool_printf(call->pool, "/%.*s%s%.*s", (int)r->method.len, r->method.base,
+                                    r->query.len ? "?" : "", (int)r->query.len, r->query.base);
+    if (!ex || !target) {
+        end_later(call, UV_ENOMEM, "out of memory");
+        return;
+    }
+    ex->pool = call->pool;
+    ex->sink = &pipe_sink;
+    ex->sink_ctx = call;
+    http_request_t *q = &ex->req;
+    q->method = r->verb;
+    q->method_id = http_method_from_slice(r->verb);
+    q->target = base_slice_cstr(target);
+    q->path = base_slice(target, 1 + r->method.len);
+    q->query = r->query;
+    q->version_minor = 1;
+    q->headers = *headers;
+    q->content_length = r->content_length;
+    q->keep_alive = 1;
+    /* the original caller, for filters keyed by client (ratelimit) */
+    const base_slice_t *xff = http_headers_get(headers, "x-forwarded-for");
+    q->peer = xff ? base_pool_strndup(call->pool, xff->base, xff->len) : "";
+    q->start_ns = base_now_ns();
+    ex->res.content_length = -1;
+    call->pex = ex;
+    mw_chain_on_request((void *)call->ch->pipeline, ex, HTTP_LISTENER_API);
+    /* body written while the call waited for a slot */
+    if (call->body.len && ex->body_cbs && !ex->done)
+        ex->body_cbs->on_data(ex, base_buf_slice(&call->body));
+    base_buf_free(&call->body);
+    if (call->ended && ex->body_cbs && !ex->done)
+        ex->body_cbs->on_end(ex);
+}
+
 static void start_http(appchannel_call_t *call)
 {
     appchannel_t *ch = call->ch;
@@ -327,6 +501,10 @@ static void start_http(appchannel_call_t *call)
     }
     if (cfg->app_api_token)
         http_headers_set(&h, call->pool, BASE_SLICE_LIT("dapr-api-token"), base_slice_cstr(cfg->app_api_token));
+    if (ch->pipeline) {
+        start_pipeline(call, &h);
+        return;
+    }
     char *target = base_pool_printf(call->pool, "/%.*s%s%.*s", (int)r->method.len, r->method.base,
                                     r->query.len ? "?" : "", (int)r->query.len, r->query.base);
     if (!target) {
@@ -624,10 +802,7 @@ appchannel_call_t *appchannel_call(appchannel_t *ch, const appchannel_request_t 
             return NULL;
         }
     if (!app_health_ok(ch->health)) {
-        call->failing = 1;
-        call->next = ch->failing;
-        ch->failing = call;
-        uv_timer_start(&ch->fail_timer, flush_failing, 0, 0);
+        end_later(call, UV_EAI_AGAIN, "app is not in a healthy state");
         return call;
     }
     if (!slot_take(ch)) {
@@ -647,6 +822,12 @@ int appchannel_call_write(appchannel_call_t *call, const void *data, size_t len)
 {
     if (call->done || call->ended)
         return -1;
+    if (call->pex) {
+        http_exchange_t *ex = call->pex;
+        if (!ex->done && ex->body_cbs && ex->body_cbs->on_data)
+            ex->body_cbs->on_data(ex, base_slice(data, len));
+        return 0;
+    }
     if (call->hreq)
         return http_client_req_write(call->hreq, data, len);
     /* gRPC (whole body needed) or still queued: keep it; the caller is bounded by the body
@@ -662,6 +843,12 @@ int appchannel_call_end(appchannel_call_t *call)
     if (call->done || call->ended)
         return -1;
     call->ended = 1;
+    if (call->pex) {
+        http_exchange_t *ex = call->pex;
+        if (!ex->done && ex->body_cbs && ex->body_cbs->on_end)
+            ex->body_cbs->on_end(ex);
+        return 0;
+    }
     if (call->hreq)
         return http_client_req_end(call->hreq);
     if (call->started && call->ch->grpc && !call->rcall)

@@ -758,6 +758,8 @@ void http_codec_written(http_codec_t *c)
 
 size_t http_exchange_pending(const http_exchange_t *ex)
 {
+    if (ex->sink)
+        return ex->sink->pending ? ex->sink->pending(ex) : 0;
     const http_codec_t *c = ex->conn;
     return c->out.len + c->inflight;
 }
@@ -827,6 +829,12 @@ static int header_is_framing(base_slice_t name)
 
 int http_exchange_send_head(http_exchange_t *ex)
 {
+    if (ex->sink) {
+        if (ex->done || ex->head_sent)
+            return -1;
+        ex->head_sent = 1;
+        return ex->sink->send_head(ex);
+    }
     http_codec_t *c = codec_of_ex(ex);
     if (ex->done || ex->head_sent || c->ex != ex)
         return -1;
@@ -897,6 +905,13 @@ static void exchange_completed(http_codec_t *c, http_exchange_t *ex)
 
 int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, int last)
 {
+    if (ex->sink) {
+        if (ex->done || !ex->head_sent)
+            return -1;
+        if (last)
+            ex->done = 1;
+        return ex->sink->send_body(ex, data, len, last);
+    }
     http_codec_t *c = codec_of_ex(ex);
     if (ex->done || !ex->head_sent || c->ex != ex)
         return -1;
@@ -952,6 +967,8 @@ int http_exchange_respond(http_exchange_t *ex, int status, const char *content_t
 
 void http_exchange_continue(http_exchange_t *ex)
 {
+    if (ex->sink)
+        return;
     http_codec_t *c = codec_of_ex(ex);
     if (!ex->req.expect_continue || c->continue_sent || ex->head_sent || c->request_complete)
         return;
@@ -962,6 +979,14 @@ void http_exchange_continue(http_exchange_t *ex)
 
 void http_exchange_abort(http_exchange_t *ex)
 {
+    if (ex->sink) {
+        if (!ex->done) {
+            ex->done = 1;
+            if (ex->sink->abort)
+                ex->sink->abort(ex);
+        }
+        return;
+    }
     http_codec_t *c = codec_of_ex(ex);
     if (ex->done || c->ex != ex)
         return;
@@ -977,11 +1002,21 @@ void http_exchange_abort(http_exchange_t *ex)
 
 void http_exchange_pause_body(http_exchange_t *ex)
 {
+    if (ex->sink) {
+        if (ex->sink->pause_body)
+            ex->sink->pause_body(ex, 1);
+        return;
+    }
     codec_of_ex(ex)->body_paused = 1;
 }
 
 void http_exchange_resume_body(http_exchange_t *ex)
 {
+    if (ex->sink) {
+        if (ex->sink->pause_body)
+            ex->sink->pause_body(ex, 0);
+        return;
+    }
     http_codec_t *c = codec_of_ex(ex);
     c->body_paused = 0;
     if (c->owner.on_exchange_done)

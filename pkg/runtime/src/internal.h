@@ -62,7 +62,7 @@ struct runtime {
     appchannel_limit_t *app_limit; /* --app-max-concurrency, shared by the workers */
     mw_chain_t api_chain;
     mw_chain_t public_chain;
-    mw_chain_t app_chain;   /* spec.appHttpPipeline: built and validated; not yet wired around the app channel */
+    mw_chain_t app_chain;   /* spec.appHttpPipeline: wraps the HTTP app channel */
     http_server_options_t server_opts;
     rt_listener_t listeners[RT_MAX_LISTENERS];
     size_t listener_count;

@@ -112,10 +112,9 @@ static int build_chains(runtime_t *rt)
         LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot build the HTTP pipeline: %s", err);
         return -1;
     }
-    /* Built now so that a bad spec.appHttpPipeline stops start-up like a bad httpPipeline;
-     * its terminal handler (the HTTP app channel) is wired when the app channel exists. */
-    mw_handler_t no_app = { 0 };
-    if (mw_chain_build_app(&rt->app_chain, rt->cfg, no_app, err, sizeof(err)) != 0) {
+    /* spec.appHttpPipeline: its terminal handler forwards to the HTTP app; each worker's app
+     * channel runs its calls through it. */
+    if (mw_chain_build_app(&rt->app_chain, rt->cfg, appchannel_pipeline_handler(), err, sizeof(err)) != 0) {
         LOG_ERROR(BASE_LOG_SCOPE_RUNTIME, "cannot build the app HTTP pipeline: %s", err);
         return -1;
     }

@@ -153,6 +153,7 @@ static int build_services(rt_worker_t *w)
     w->app = appchannel_new(&w->loop, cfg);
     if (w->app) {
         appchannel_set_health(w->app, rt->health);
+        appchannel_set_pipeline(w->app, &rt->app_chain);
         if (appchannel_set_limit(w->app, rt->app_limit) != 0)
             return -1;
     }

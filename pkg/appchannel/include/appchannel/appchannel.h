@@ -22,6 +22,7 @@
 #include "base/pool.h"
 #include "config/config.h"
 #include "http/http.h"
+#include "middleware/middleware.h"
 
 typedef struct appchannel appchannel_t;
 typedef struct appchannel_call appchannel_call_t;
@@ -75,6 +76,14 @@ void appchannel_set_health(appchannel_t *ch, const struct app_health *health);
 /* Shares the sidecar's concurrency limit (NULL: none). Set before the channel is used. Returns
  * 0 or -1. */
 int appchannel_set_limit(appchannel_t *ch, appchannel_limit_t *limit);
+struct mw_chain;
+/* spec.appHttpPipeline: HTTP calls run through this chain (built with
+ * appchannel_pipeline_handler() as its terminal handler) before reaching the app; a filter's
+ * local answer (e.g. 429) is the call's answer. NULL or an empty chain: calls go straight to
+ * the app. Set before the channel is used. */
+void appchannel_set_pipeline(appchannel_t *ch, const struct mw_chain *chain);
+/* The terminal handler of an app pipeline chain: forwards to the app. */
+struct mw_handler appchannel_pipeline_handler(void);
 /* 1 unless health checks say the app is unhealthy. */
 int appchannel_healthy(const appchannel_t *ch);
 void appchannel_close(appchannel_t *ch, void (*done_cb)(void *arg), void *arg);

@@ -75,6 +75,17 @@ typedef struct http_response {
 
 typedef struct http_exchange http_exchange_t;
 
+/* An exchange that is not tied to a client connection (e.g. the app channel's call run
+ * through spec.appHttpPipeline) sends its response to a sink instead. The send functions
+ * below then forward to it; the sink owns the exchange's lifetime. */
+typedef struct http_exchange_sink {
+    int (*send_head)(http_exchange_t *ex);
+    int (*send_body)(http_exchange_t *ex, const void *data, size_t len, int last);
+    void (*pause_body)(http_exchange_t *ex, int paused);
+    size_t (*pending)(const http_exchange_t *ex);
+    void (*abort)(http_exchange_t *ex);
+} http_exchange_sink_t;
+
 /* What the layer above the server sets on an exchange to receive the request body. Each
  * callback runs on the exchange's loop. `chunk` is valid only during the call. */
 typedef struct http_body_cbs {
@@ -100,7 +111,9 @@ struct http_exchange {
      * response may send more). Runs on the loop, never inside a send call. */
     void (*on_writable)(http_exchange_t *ex);
     void *upper;     /* the upper layer's per-request state */
-    void *conn;      /* owning connection; private to the server */
+    void *conn;      /* owning connection; private to the server (NULL with a sink) */
+    const http_exchange_sink_t *sink; /* set instead of conn for connection-less exchanges */
+    void *sink_ctx;
     unsigned head_sent : 1;
     unsigned done : 1;
 };
