@@ -11,6 +11,7 @@
  */
 #include "appchannel/appchannel.h"
 #include "appchannel/health.h"
+#include "address.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -696,8 +697,7 @@ appchannel_t *appchannel_new(uv_loop_t *loop, const config_t *cfg)
     ch->loop = loop;
     ch->cfg = cfg;
     ch->grpc = cfg->app_protocol == CONFIG_APP_GRPC || cfg->app_protocol == CONFIG_APP_GRPCS;
-    int v6 = strchr(cfg->app_channel_address, ':') != NULL;
-    snprintf(ch->address, sizeof(ch->address), v6 ? "[%s]:%d" : "%s:%d", cfg->app_channel_address, cfg->app_port);
+    appchannel_app_address(cfg, ch->address, sizeof(ch->address));
     if (ch->grpc) {
         rpc_client_options_t o = {
             .max_message_size = cfg->max_body_size > 0 ? (size_t)cfg->max_body_size : (size_t)INT32_MAX,

@@ -2,6 +2,7 @@
  * health.c - the app health prober (daprd pkg/apphealth/health.go semantics).
  */
 #include "appchannel/health.h"
+#include "address.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -130,8 +131,7 @@ app_health_t *app_health_start(uv_loop_t *main_loop, const config_t *cfg)
     atomic_init(&h->healthy, 0); /* daprd starts unhealthy until the first success */
     h->failures = cfg->app_health_threshold;
     int grpc = cfg->app_protocol == CONFIG_APP_GRPC || cfg->app_protocol == CONFIG_APP_GRPCS;
-    snprintf(h->address, sizeof(h->address), strchr(cfg->app_channel_address, ':') ? "[%s]:%d" : "%s:%d",
-             cfg->app_channel_address, cfg->app_port);
+    appchannel_app_address(cfg, h->address, sizeof(h->address));
     if (grpc) {
         rpc_client_options_t o = { .connect_timeout_ms = (unsigned)cfg->app_health_probe_timeout_ms };
         h->rpc = rpc_client_new(main_loop, &o);

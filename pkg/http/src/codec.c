@@ -88,7 +88,6 @@ struct http_codec {
     unsigned in_parse : 1;
     unsigned body_paused : 1;
     unsigned continue_sent : 1;
-    unsigned finishing : 1;        /* an exchange finished while in_parse */
     unsigned over_high_water : 1;  /* pending output went over HTTP_SEND_HIGH_WATER */
     size_t inflight;               /* bytes the owner is writing right now */
     uint64_t requests;
@@ -549,7 +548,6 @@ static void finish_exchange(http_codec_t *c)
 {
     exchange_free(c);
     reset_request_state(c);
-    c->finishing = 0;
     if (c->draining)
         c->closing = 1;
     if (c->owner.on_exchange_done)

@@ -46,10 +46,8 @@ typedef struct call_state {
     uint64_t next_seq;   /* expected payload seq from the caller */
     uint64_t body_in;    /* request body bytes received: --max-body-size holds on this side too */
     uint64_t out_seq;    /* seq of the next payload we send */
-    int head_sent;
     int finished;        /* rpc call finished or cancelled: touch nothing of it */
     base_buf_t gathered; /* CallLocal: the app's body */
-    const appchannel_head_t *head;
     int head_status;
     base_slice_t head_message;
     http_headers_t head_headers, head_trailers;
@@ -160,7 +158,6 @@ static void on_app_head(appchannel_call_t *call, void *ud, const appchannel_head
         fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "cannot send the response");
         return;
     }
-    st->head_sent = 1;
 }
 
 static void on_app_data(appchannel_call_t *call, void *ud, base_slice_t chunk)
@@ -237,7 +234,6 @@ static const appchannel_cbs_t app_cbs = { on_app_head, on_app_data, on_app_writa
 
 /* ---- caller → app -------------------------------------------------------------------- */
 
-static const char *const verbs[] = { "", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH" };
 
 /* Starts the app call from the leading request (daprd's validation order and messages). */
 static int start_app_call(call_state_t *st, ireq_t *req)
@@ -288,9 +284,9 @@ static int start_app_call(call_state_t *st, ireq_t *req)
                      "error invoking app channel: rpc error: code = Unimplemented desc = Unsupported spec version: %s", v);
         return -1;
     }
-    if (verb <= 0 || verb >= (int)BASE_ARRAY_SIZE(verbs))
+    if (!msg_verb_name(verb))
         verb = 3; /* gRPC apps: the verb is not used */
-    ar.verb = base_slice_cstr(verbs[verb]);
+    ar.verb = base_slice_cstr(msg_verb_name(verb));
     ar.verb_enum = verb;
     ar.query = base_slice_cstr(m->http_extension && m->http_extension->querystring ? m->http_extension->querystring : "");
     ar.content_type = base_slice_cstr(m->content_type ? m->content_type : "");

@@ -559,15 +559,6 @@ static int skip_header(base_slice_t name)
            base_slice_ieq_cstr(name, "host") || msg_is_hop_by_hop(name);
 }
 
-static int verb_enum(base_slice_t v)
-{
-    static const char *const verbs[] = { "", "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH" };
-    for (int i = 1; i < (int)BASE_ARRAY_SIZE(verbs); i++)
-        if (base_slice_eq(v, base_slice_cstr(verbs[i])))
-            return i;
-    return 3; /* daprd: an unknown verb becomes POST */
-}
-
 /* The leading InternalInvokeRequest as daprd fills it (§1.3 of the behaviour notes). */
 static int build_request(invoke_call_t *c, const invoke_request_t *r)
 {
@@ -585,12 +576,14 @@ static int build_request(invoke_call_t *c, const invoke_request_t *r)
     m->method = base_pool_strndup(p, r->method.base, r->method.len);
     const base_slice_t *ct = http_headers_get(r->headers, "content-type");
     m->content_type = ct ? base_pool_strndup(p, ct->base, ct->len) : (char *)"";
-    ext->verb = (Dapr__Proto__Common__V1__HTTPExtension__Verb)verb_enum(r->verb);
+    ext->verb = (Dapr__Proto__Common__V1__HTTPExtension__Verb)msg_verb_from_name(r->verb);
     ext->querystring = base_pool_strndup(p, r->query.base, r->query.len);
     m->http_extension = ext;
     if (!m->method || !m->content_type || !ext->querystring)
         return -1;
-    if (msg_metadata_from_headers(p, r->headers, skip_header, (msg_md_entry_t ***)&q->metadata, &q->n_metadata) != 0)
+    size_t md_cap = 0;
+    if (msg_metadata_from_headers(p, r->headers, skip_header, (msg_md_entry_t ***)&q->metadata, &q->n_metadata,
+                                  &md_cap) != 0)
         return -1;
     /* daprd's addForwardedHeadersToMetadata (this sidecar's host address and name, appended
      * to the client's values), addDestinationAppIDHeaderToMetadata and
@@ -599,12 +592,12 @@ static int build_request(invoke_call_t *c, const invoke_request_t *r)
     char *fwd = *ip ? base_pool_printf(p, "for=%s;by=%s;host=%s", ip, ip, c->inv->hostname)
                     : base_pool_printf(p, "host=%s", c->inv->hostname);
     msg_md_entry_t ***md = (msg_md_entry_t ***)&q->metadata;
-    if (!fwd || (*ip && msg_metadata_put(p, md, &q->n_metadata, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0) ||
-        msg_metadata_put(p, md, &q->n_metadata, "X-Forwarded-Host", base_slice_cstr(c->inv->hostname), 1) != 0 ||
-        msg_metadata_put(p, md, &q->n_metadata, "Forwarded", base_slice_cstr(fwd), 1) != 0 ||
-        msg_metadata_put(p, md, &q->n_metadata, "destination-app-id", base_slice_cstr(c->app_id), 0) != 0 ||
-        msg_metadata_put(p, md, &q->n_metadata, "dapr-caller-app-id", base_slice_cstr(c->inv->cfg->app_id), 0) != 0 ||
-        msg_metadata_put(p, md, &q->n_metadata, "dapr-callee-app-id", base_slice_cstr(c->app_id), 0) != 0)
+    if (!fwd || (*ip && msg_metadata_put(p, md, &q->n_metadata, &md_cap, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0) ||
+        msg_metadata_put(p, md, &q->n_metadata, &md_cap, "X-Forwarded-Host", base_slice_cstr(c->inv->hostname), 1) != 0 ||
+        msg_metadata_put(p, md, &q->n_metadata, &md_cap, "Forwarded", base_slice_cstr(fwd), 1) != 0 ||
+        msg_metadata_put(p, md, &q->n_metadata, &md_cap, "destination-app-id", base_slice_cstr(c->app_id), 0) != 0 ||
+        msg_metadata_put(p, md, &q->n_metadata, &md_cap, "dapr-caller-app-id", base_slice_cstr(c->inv->cfg->app_id), 0) != 0 ||
+        msg_metadata_put(p, md, &q->n_metadata, &md_cap, "dapr-callee-app-id", base_slice_cstr(c->app_id), 0) != 0)
         return -1;
     if (r->trace) {
         /* The client's traceparent stays in the metadata as it came (daprd copies r.Header);
@@ -677,7 +670,7 @@ invoke_call_t *invoke_start(invoke_t *inv, const invoke_request_t *r, const invo
     if (is_self(inv, r)) {
         appchannel_request_t ar = { 0 };
         ar.verb = r->verb;
-        ar.verb_enum = verb_enum(r->verb);
+        ar.verb_enum = msg_verb_from_name(r->verb);
         ar.method = r->method;
         ar.query = r->query;
         ar.content_type = base_slice_cstr(c->req.message->content_type);

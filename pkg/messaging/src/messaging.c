@@ -57,6 +57,22 @@ void msg_pack_release(uint8_t *buf, const uint8_t *stackbuf)
         free(buf);
 }
 
+static const char *const verb_names[] = { "", "GET", "HEAD", "POST", "PUT", "DELETE",
+                                           "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+
+int msg_verb_from_name(base_slice_t method)
+{
+    for (int i = 1; i < (int)BASE_ARRAY_SIZE(verb_names); i++)
+        if (base_slice_eq(method, base_slice_cstr(verb_names[i])))
+            return i;
+    return 3; /* POST */
+}
+
+const char *msg_verb_name(int verb)
+{
+    return verb > 0 && verb < (int)BASE_ARRAY_SIZE(verb_names) ? verb_names[verb] : NULL;
+}
+
 const char *msg_grpc_code_name(int code)
 {
     static const char *const names[] = { "OK", "Canceled", "Unknown", "InvalidArgument", "DeadlineExceeded",
@@ -128,7 +144,7 @@ static int put(base_pool_t *pool, kv_entry_t ***entries, size_t *n, size_t *cap,
 }
 
 int msg_metadata_from_headers(base_pool_t *pool, const http_headers_t *h, int (*skip)(base_slice_t name),
-                              msg_md_entry_t ***out, size_t *n)
+                              msg_md_entry_t ***out, size_t *n, size_t *cap_out)
 {
     kv_entry_t **entries = NULL;
     size_t count = 0, cap = 0;
@@ -142,14 +158,14 @@ int msg_metadata_from_headers(base_pool_t *pool, const http_headers_t *h, int (*
     }
     *out = (msg_md_entry_t **)entries;
     *n = count;
+    *cap_out = cap;
     return 0;
 }
 
-int msg_metadata_put(base_pool_t *pool, msg_md_entry_t ***entries, size_t *n, const char *key, base_slice_t value,
-                     int append)
+int msg_metadata_put(base_pool_t *pool, msg_md_entry_t ***entries, size_t *n, size_t *cap, const char *key,
+                     base_slice_t value, int append)
 {
-    size_t cap = *n; /* capacity unknown: treated as full, so a new key copies the array */
-    return put(pool, (kv_entry_t ***)entries, n, &cap, base_slice_cstr(key), value, append,
+    return put(pool, (kv_entry_t ***)entries, n, cap, base_slice_cstr(key), value, append,
                &dapr__proto__internals__v1__internal_invoke_request__metadata_entry__descriptor);
 }
 

@@ -54,14 +54,14 @@ static void test_metadata_round_trip(void **state)
     http_headers_add(&h, p, BASE_SLICE_LIT("connection"), BASE_SLICE_LIT("keep-alive"));
     http_headers_add(&h, p, BASE_SLICE_LIT("dapr-api-token"), BASE_SLICE_LIT("secret"));
     msg_md_entry_t **md = NULL;
-    size_t n = 0;
-    assert_int_equal(msg_metadata_from_headers(p, &h, skip_token, &md, &n), 0);
+    size_t n = 0, cap = 0;
+    assert_int_equal(msg_metadata_from_headers(p, &h, skip_token, &md, &n, &cap), 0);
     assert_int_equal(n, 2);
     assert_string_equal(md[0]->key, "Set-Cookie");
     assert_int_equal(md[0]->value->n_values, 2);
     assert_string_equal(md[0]->value->values[1], "b=2");
-    assert_int_equal(msg_metadata_put(p, &md, &n, "dapr-caller-app-id", BASE_SLICE_LIT("a"), 0), 0);
-    assert_int_equal(msg_metadata_put(p, &md, &n, "dapr-caller-app-id", BASE_SLICE_LIT("b"), 0), 0);
+    assert_int_equal(msg_metadata_put(p, &md, &n, &cap, "dapr-caller-app-id", BASE_SLICE_LIT("a"), 0), 0);
+    assert_int_equal(msg_metadata_put(p, &md, &n, &cap, "dapr-caller-app-id", BASE_SLICE_LIT("b"), 0), 0);
     assert_int_equal(n, 3);
     assert_int_equal(md[2]->value->n_values, 1);
     assert_string_equal(md[2]->value->values[0], "b");
@@ -90,9 +90,9 @@ static void test_repeated_key_last_wins(void **state)
     (void)state;
     base_pool_t *p = base_pool_create(0);
     msg_md_entry_t **md = NULL;
-    size_t n = 0;
+    size_t n = 0, cap = 0;
     /* two entries of one key, as a peer may put on the wire */
-    assert_int_equal(msg_metadata_put(p, &md, &n, "K", BASE_SLICE_LIT("first"), 0), 0);
+    assert_int_equal(msg_metadata_put(p, &md, &n, &cap, "K", BASE_SLICE_LIT("first"), 0), 0);
     msg_md_entry_t **two = base_pool_alloc(p, 2 * sizeof(*two));
     msg_md_entry_t *dup = base_pool_alloc(p, sizeof(*dup));
     *dup = *md[0];
