@@ -596,15 +596,18 @@ static const rpc_call_cbs_t rpc_cbs = { on_rpc_headers, on_rpc_message, NULL, on
  * so only HTTP-origin metadata is renamed. */
 static int iana_permanent(base_slice_t k)
 {
-    static const char *const names[] = {
-        "Accept", "Accept-Charset", "Accept-Language", "Accept-Ranges", "Connection", "Keep-Alive",
-        "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Cache-Control", "Content-Type", "Content-Length",
-        "Cookie", "Date", "Expect", "From", "Host", "Max-Forwards", "Origin", "Pragma", "Referer", "Via", "Warning",
+#define N(s) { s, sizeof(s) - 1 }
+    static const base_slice_t names[] = {
+        N("Accept"), N("Accept-Charset"), N("Accept-Language"), N("Accept-Ranges"), N("Connection"),
+        N("Keep-Alive"), N("Proxy-Connection"), N("Transfer-Encoding"), N("Upgrade"), N("Cache-Control"),
+        N("Content-Type"), N("Content-Length"), N("Cookie"), N("Date"), N("Expect"), N("From"), N("Host"),
+        N("Max-Forwards"), N("Origin"), N("Pragma"), N("Referer"), N("Via"), N("Warning"),
     };
+#undef N
     if (base_slice_starts_with(k, "If-"))
         return 1;
     for (size_t i = 0; i < BASE_ARRAY_SIZE(names); i++)
-        if (base_slice_eq(k, base_slice_cstr(names[i])))
+        if (base_slice_eq(k, names[i]))
             return 1;
     return 0;
 }
@@ -615,14 +618,14 @@ static int add_grpc_md(appchannel_call_t *call, http_headers_t *md, base_slice_t
 {
     if (base_slice_ieq_cstr(k, "destination-app-id"))
         return 0;
-    int prefix = iana_permanent(k);
-    char *lk = base_pool_printf(call->pool, "%s%.*s", prefix ? "dapr-" : "", (int)k.len, k.base);
+    size_t prefix = iana_permanent(k) ? 5 : 0;
+    char *lk = base_pool_alloc(call->pool, prefix + k.len);
     if (!lk)
         return -1;
-    for (char *p = lk; *p; p++)
-        if (*p >= 'A' && *p <= 'Z')
-            *p = (char)(*p + 32);
-    return http_headers_add(md, call->pool, base_slice_cstr(lk), v);
+    memcpy(lk, "dapr-", prefix);
+    for (size_t i = 0; i < k.len; i++)
+        lk[prefix + i] = (char)base_lower((unsigned char)k.base[i]);
+    return http_headers_add(md, call->pool, base_slice(lk, prefix + k.len), v);
 }
 
 static void start_grpc(appchannel_call_t *call)

@@ -2,26 +2,6 @@
 
 #include <time.h>
 
-static inline unsigned char lower(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-int base_slice_ieq(base_slice_t a, base_slice_t b)
-{
-    if (a.len != b.len)
-        return 0;
-    for (size_t i = 0; i < a.len; i++)
-        if (lower((unsigned char)a.base[i]) != lower((unsigned char)b.base[i]))
-            return 0;
-    return 1;
-}
-
-int base_slice_ieq_cstr(base_slice_t a, const char *s)
-{
-    return base_slice_ieq(a, base_slice_cstr(s));
-}
-
 base_slice_t base_slice_trim(base_slice_t s)
 {
     while (s.len && (s.base[0] == ' ' || s.base[0] == '\t')) {

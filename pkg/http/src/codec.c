@@ -79,6 +79,8 @@ struct http_codec {
     unsigned res_chunked : 1;
     unsigned res_no_body : 1;
     unsigned res_close_delimited : 1;
+    unsigned head_held : 1; /* head of unknown length not yet written (see HOLD_BYTES) */
+    base_buf_t held;        /* body bytes held with it */
 
     unsigned request_complete : 1; /* llhttp saw the end of the current request */
     unsigned body_expected : 1;    /* the current request announced a body */
@@ -175,7 +177,9 @@ static void write_error(http_codec_t *c, int status, base_err_t err)
  * nothing that follows on the wire can be trusted. */
 static void codec_fail(http_codec_t *c, int status, base_err_t err)
 {
-    int head_sent = c->ex && c->ex->head_sent;
+    int head_sent = c->ex && c->ex->head_sent && !c->head_held;
+    c->head_held = 0;
+    c->held.len = 0;
     exchange_abort(c, HTTP_ABORT_CLOSED);
     c->closing = 1;
     c->unread = 1;
@@ -660,6 +664,7 @@ void http_codec_free(http_codec_t *c, http_abort_reason_t why)
     exchange_abort(c, why);
     base_buf_free(&c->in);
     base_buf_free(&c->out);
+    base_buf_free(&c->held);
     base_buf_free(&c->url);
     base_buf_free(&c->field);
     base_buf_free(&c->value);
@@ -825,6 +830,87 @@ static int header_is_framing(base_slice_t name)
            base_slice_ieq_cstr(name, "keep-alive");
 }
 
+/* A response of unknown length holds its head and up to this many body bytes, as Go's
+ * net/http (daprd's server) does: a body that ends within them goes out with Content-Length in
+ * one write; a longer one goes out chunked. */
+#define HOLD_BYTES 2048
+
+static int append_u64(base_buf_t *o, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return base_buf_append(o, d + i, sizeof(d) - i);
+}
+
+static int append_hex(base_buf_t *o, uint64_t v)
+{
+    static const char digits[] = "0123456789abcdef";
+    char d[20];
+    size_t i = sizeof(d);
+    do {
+        d[--i] = digits[v & 15];
+        v >>= 4;
+    } while (v);
+    return base_buf_append(o, d + i, sizeof(d) - i);
+}
+
+/* Serialises the head with the framing decided in http_exchange_send_head; content_length is
+ * the announced length, or -1 for none. */
+static int write_head(http_codec_t *c, http_exchange_t *ex, int64_t content_length)
+{
+    http_response_t *res = &ex->res;
+    const http_request_t *req = &ex->req;
+    int status = res->status ? res->status : 200;
+    int bodiless_status = status < 200 || status == 204 || status == 304;
+    /* Answering before the request body was read: the rest of it is unread on the wire. */
+    int close = c->draining || c->closing || !req->keep_alive || c->res_close_delimited || !request_read(c);
+
+    base_buf_t *o = &c->out;
+    const char *reason = http_status_reason(status);
+    char code[4] = { (char)('0' + status / 100 % 10), (char)('0' + status / 10 % 10), (char)('0' + status % 10), ' ' };
+    int r = base_buf_reserve(o, 256);
+    r |= base_buf_append(o, "HTTP/1.1 ", 9);
+    r |= base_buf_append(o, code, 4);
+    r |= base_buf_append_str(o, reason);
+    r |= base_buf_append(o, "\r\nDate: ", 8);
+    r |= base_buf_append_str(o, date_header());
+    r |= base_buf_append(o, "\r\n", 2);
+    for (size_t i = 0; i < res->headers.len && r == 0; i++) {
+        const http_header_t *h = &res->headers.items[i];
+        if (header_is_framing(h->name))
+            continue;
+        r |= base_buf_append(o, h->name.base, h->name.len);
+        r |= base_buf_append(o, ": ", 2);
+        r |= base_buf_append(o, h->value.base, h->value.len);
+        r |= base_buf_append(o, "\r\n", 2);
+    }
+    if (!bodiless_status && content_length >= 0) {
+        r |= base_buf_append(o, "Content-Length: ", 16);
+        r |= append_u64(o, (uint64_t)content_length);
+        r |= base_buf_append(o, "\r\n", 2);
+    } else if (c->res_chunked) {
+        r |= base_buf_append(o, "Transfer-Encoding: chunked\r\n", 28);
+    }
+    if (close)
+        r |= base_buf_append(o, "Connection: close\r\n", 19);
+    else if (req->version_minor == 0)
+        r |= base_buf_append(o, "Connection: keep-alive\r\n", 24);
+    r |= base_buf_append(o, "\r\n", 2);
+    if (r != 0) {
+        codec_fail(c, 0, BASE_ERR_INTERNAL);
+        return -1;
+    }
+    if (close) {
+        c->closing = 1;
+        c->unread = !request_read(c);
+    }
+    return 0;
+}
+
 int http_exchange_send_head(http_exchange_t *ex)
 {
     if (ex->sink) {
@@ -845,6 +931,8 @@ int http_exchange_send_head(http_exchange_t *ex)
     c->res_chunked = 0;
     c->res_close_delimited = 0;
     c->res_remaining = -1;
+    c->head_held = 0;
+    c->held.len = 0;
     if (!bodiless_status && res->content_length < 0 && req->method_id != HTTP_METHOD_HEAD) {
         if (req->version_minor >= 1)
             c->res_chunked = 1;
@@ -853,39 +941,13 @@ int http_exchange_send_head(http_exchange_t *ex)
     }
     if (!c->res_no_body && res->content_length >= 0)
         c->res_remaining = res->content_length;
-
-    /* Answering before the request body was read: the rest of it is unread on the wire. */
-    int close = c->draining || c->closing || !req->keep_alive || c->res_close_delimited || !request_read(c);
-
-    base_buf_t *o = &c->out;
-    int r = base_buf_printf(o, "HTTP/1.1 %d %s\r\nDate: %s\r\n", status, http_status_reason(status), date_header());
-    for (size_t i = 0; i < res->headers.len && r == 0; i++) {
-        const http_header_t *h = &res->headers.items[i];
-        if (header_is_framing(h->name))
-            continue;
-        r |= base_buf_append(o, h->name.base, h->name.len);
-        r |= base_buf_append(o, ": ", 2);
-        r |= base_buf_append(o, h->value.base, h->value.len);
-        r |= base_buf_append(o, "\r\n", 2);
-    }
-    if (!bodiless_status && res->content_length >= 0)
-        r |= base_buf_printf(o, "Content-Length: %lld\r\n", (long long)res->content_length);
-    else if (c->res_chunked)
-        r |= base_buf_append_str(o, "Transfer-Encoding: chunked\r\n");
-    if (close)
-        r |= base_buf_append_str(o, "Connection: close\r\n");
-    else if (req->version_minor == 0)
-        r |= base_buf_append_str(o, "Connection: keep-alive\r\n");
-    r |= base_buf_append(o, "\r\n", 2);
-    if (r != 0) {
-        codec_fail(c, 0, BASE_ERR_INTERNAL);
-        return -1;
-    }
-    if (close) {
-        c->closing = 1;
-        c->unread = !request_read(c);
-    }
     ex->head_sent = 1;
+    if (c->res_chunked) {
+        c->head_held = 1; /* written by send_body: with a length if the body is short */
+        return 0;
+    }
+    if (write_head(c, ex, bodiless_status ? -1 : res->content_length) != 0)
+        return -1;
     notify_output(c);
     return 0;
 }
@@ -901,6 +963,31 @@ static void exchange_completed(http_codec_t *c, http_exchange_t *ex)
     notify_output(c);
 }
 
+/* Ends the hold: the whole body is known (last) and goes out with its length, or it outgrew
+ * HOLD_BYTES and goes out chunked, starting with what was held. */
+static int release_head(http_codec_t *c, http_exchange_t *ex, const void *data, size_t len, int last)
+{
+    c->head_held = 0;
+    if (last) {
+        c->res_chunked = 0;
+        int r = write_head(c, ex, (int64_t)(c->held.len + len));
+        r |= base_buf_append(&c->out, c->held.base, c->held.len);
+        r |= base_buf_append(&c->out, data, len);
+        c->held.len = 0;
+        return r;
+    }
+    int r = write_head(c, ex, -1);
+    r |= append_hex(&c->out, c->held.len + len);
+    r |= base_buf_append(&c->out, "\r\n", 2);
+    r |= base_buf_append(&c->out, c->held.base, c->held.len);
+    r |= base_buf_append(&c->out, data, len);
+    r |= base_buf_append(&c->out, "\r\n", 2);
+    c->held.len = 0;
+    if (c->held.cap > HOLD_BYTES * 4)
+        base_buf_free(&c->held);
+    return r;
+}
+
 int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, int last)
 {
     if (ex->sink) {
@@ -914,6 +1001,20 @@ int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, i
     if (ex->done || !ex->head_sent || c->ex != ex)
         return -1;
     int r = 0;
+    if (c->head_held) {
+        if (!last && c->held.len + len <= HOLD_BYTES) {
+            if (base_buf_append(&c->held, data, len) != 0) {
+                codec_fail(c, 0, BASE_ERR_INTERNAL);
+                return -1;
+            }
+            return 0;
+        }
+        r = release_head(c, ex, data, len, last);
+        if (!last || r != 0)
+            goto done;
+        exchange_completed(c, ex);
+        return 0;
+    }
     if (!c->res_no_body && len > 0) {
         if (c->res_remaining >= 0 && (int64_t)len > c->res_remaining) {
             /* More than the announced Content-Length: never let it spill into the next
@@ -921,8 +1022,10 @@ int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, i
             len = (size_t)c->res_remaining;
             c->closing = 1;
         }
-        if (c->res_chunked)
-            r |= base_buf_printf(&c->out, "%zx\r\n", len);
+        if (c->res_chunked) {
+            r |= append_hex(&c->out, len);
+            r |= base_buf_append(&c->out, "\r\n", 2);
+        }
         r |= base_buf_append(&c->out, data, len);
         if (c->res_chunked)
             r |= base_buf_append(&c->out, "\r\n", 2);
@@ -937,6 +1040,7 @@ int http_exchange_send_body(http_exchange_t *ex, const void *data, size_t len, i
         if (c->res_close_delimited)
             c->closing = 1;
     }
+done:
     if (r != 0) {
         codec_fail(c, 0, BASE_ERR_INTERNAL);
         return -1;
@@ -993,8 +1097,10 @@ void http_exchange_abort(http_exchange_t *ex)
     ex->done = 1;
     c->closing = 1;
     c->unread = !request_read(c);
-    if (!ex->head_sent)
+    if (!ex->head_sent || c->head_held)
         write_error(c, 500, BASE_ERR_INTERNAL);
+    c->head_held = 0;
+    c->held.len = 0;
     notify_output(c);
 }
 

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "base/pool.h"
+#include "loop/later.h"
 
 #define BACKLOG 511
 
@@ -44,6 +45,7 @@ typedef struct conn {
     listener_t *listener;
     http_listener_shared_t *shared;
     http_codec_t *codec;
+    loop_later_item_t flush_item; /* queued while the codec has output to write this turn */
     base_buf_t writing; /* bytes handed to uv_write, untouched until write_cb */
     timer_kind_t timer_kind;
     int handles_open;  /* stream + timer, freed when both closed */
@@ -60,7 +62,9 @@ struct http_server {
     http_server_options_t opts;
     http_handler_t handler;
     listener_t *listeners;
-    size_t listener_handles; /* listeners whose handle is still open */
+    size_t handles; /* listener and later handles still open */
+    loop_later_t later; /* output flushed once per loop turn (set up by the first listen) */
+    int later_state;    /* 0 none, 1 open, 2 closing */
     conn_t *conns;
     size_t conn_count;
     int draining;
@@ -70,12 +74,28 @@ struct http_server {
 
 static void conn_update(conn_t *c);
 static void conn_close(conn_t *c);
+static void check_idle(http_server_t *s);
 
 /* ---- idle detection ---------------------------------------------------------------------- */
 
+static void later_closed(uv_handle_t *h)
+{
+    http_server_t *s = h->data;
+    s->handles--;
+    check_idle(s);
+}
+
 static void check_idle(http_server_t *s)
 {
-    if (s->draining && s->conn_count == 0 && s->listener_handles == 0 && s->idle_cb) {
+    if (!s->draining || s->conn_count || !s->idle_cb)
+        return;
+    if (s->later_state == 1 && s->handles == 0) {
+        s->later_state = 2;
+        s->handles += 2;
+        loop_later_close(&s->later, later_closed);
+        return;
+    }
+    if (s->handles == 0) {
         http_server_idle_cb cb = s->idle_cb;
         s->idle_cb = NULL;
         cb(s, s->idle_arg);
@@ -109,6 +129,7 @@ static void conn_close(conn_t *c)
         c->next->prev = c->prev;
     s->conn_count--;
     atomic_fetch_sub(&c->shared->connections, 1);
+    loop_later_cancel(&c->flush_item);
     /* Aborts an exchange still in flight; its upper layer hears it through on_abort. */
     http_codec_free(c->codec, s->draining ? HTTP_ABORT_SHUTDOWN : HTTP_ABORT_CLOSED);
     c->codec = NULL;
@@ -224,6 +245,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         conn_update(c);
         return;
     }
+    if (c->timer_kind == TK_IDLE) {
+        /* the idle period is over; update_timer() starts a fresh one when this request is done */
+        uv_timer_stop(&c->timer);
+        c->timer_kind = TK_NONE;
+    }
     c->in_read = 1;
     http_codec_state_t before = http_codec_state(c->codec);
     http_codec_commit_read(c->codec, (size_t)nread);
@@ -238,6 +264,20 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* ---- writing ----------------------------------------------------------------------------- */
 
+/* What follows a completed write: the codec hears it (back-pressure), and a pipelined request
+ * that waited for this response may now run. */
+static void wrote(conn_t *c)
+{
+    http_codec_written(c->codec);
+    if (c->timer_kind == TK_WRITE) {
+        uv_timer_stop(&c->timer);
+        c->timer_kind = TK_NONE;
+    }
+    c->in_read = 1;
+    http_codec_resume(c->codec);
+    c->in_read = 0;
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     conn_t *c = req->data;
@@ -249,48 +289,65 @@ static void on_write(uv_write_t *req, int status)
         conn_close(c);
         return;
     }
-    http_codec_written(c->codec);
-    if (c->timer_kind == TK_WRITE) {
-        uv_timer_stop(&c->timer);
-        c->timer_kind = TK_NONE;
-    }
-    /* The response that was written may have freed the way for the next pipelined request. */
-    c->in_read = 1;
-    http_codec_resume(c->codec);
-    c->in_read = 0;
+    wrote(c);
     flush(c);
     conn_update(c);
 }
 
+/* Writes what the codec has queued: straight to the socket when it takes it all (no write
+ * request, and no epoll re-arm, which libuv does after every completed uv_write), through
+ * uv_write for whatever is left. */
 static void flush(conn_t *c)
 {
-    if (c->closing || c->write_pending || !c->codec)
-        return;
-    base_buf_t *out = http_codec_output(c->codec);
-    if (out->len == 0)
-        return;
-    /* Swap buffers: the codec keeps appending to a fresh one while this one is written. */
-    base_buf_t tmp = c->writing;
-    c->writing = *out;
-    *out = tmp;
-    out->len = 0;
-    uv_buf_t b = uv_buf_init(c->writing.base, (unsigned)c->writing.len);
-    c->write_req.data = c;
-    int r = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
-    if (r < 0) {
-        conn_close(c);
-        return;
+    while (!c->closing && !c->write_pending && c->codec) {
+        base_buf_t *out = http_codec_output(c->codec);
+        if (out->len == 0)
+            return;
+        uv_buf_t b = uv_buf_init(out->base, (unsigned)out->len);
+        int n = uv_try_write(&c->h.stream, &b, 1);
+        if (n == (int)out->len) {
+            out->len = 0;
+            wrote(c);
+            continue;
+        }
+        if (n < 0 && n != UV_EAGAIN) {
+            conn_close(c);
+            return;
+        }
+        if (n < 0)
+            n = 0;
+        /* Swap buffers: the codec keeps appending to a fresh one while this one is written. */
+        base_buf_t tmp = c->writing;
+        c->writing = *out;
+        *out = tmp;
+        out->len = 0;
+        b = uv_buf_init(c->writing.base + n, (unsigned)(c->writing.len - (size_t)n));
+        c->write_req.data = c;
+        int r = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
+        if (r < 0) {
+            conn_close(c);
+            return;
+        }
+        c->write_pending = 1;
+        http_codec_writing(c->codec, b.len);
+        update_timer(c, 0);
     }
-    c->write_pending = 1;
-    http_codec_writing(c->codec, c->writing.len);
-    update_timer(c, 0);
 }
 
+static void flush_later(loop_later_item_t *it)
+{
+    conn_t *c = BASE_CONTAINER_OF(it, conn_t, flush_item);
+    flush(c);
+    conn_update(c);
+}
+
+/* Output produced outside a read (an upstream answered) is written at the end of the loop
+ * turn, so a head, its body and its end, produced by separate calls, leave in one write. */
 static void on_codec_output(void *owner)
 {
     conn_t *c = owner;
-    if (!c->in_read)
-        flush(c);
+    if (!c->in_read && !c->closing && c->server->later_state == 1)
+        loop_later_post(&c->server->later, &c->flush_item, flush_later);
 }
 
 static void on_codec_exchange_done(void *owner)
@@ -477,7 +534,11 @@ int http_server_listen_fd(http_server_t *s, int fd, int is_pipe, http_listener_k
     r = uv_listen(&l->h.stream, BACKLOG, on_connection);
     l->next = s->listeners;
     s->listeners = l;
-    s->listener_handles++;
+    s->handles++;
+    if (s->later_state == 0) {
+        loop_later_init(&s->later, s->loop, s);
+        s->later_state = 1;
+    }
     return r;
 }
 
@@ -485,7 +546,7 @@ static void listener_closed(uv_handle_t *h)
 {
     listener_t *l = h->data;
     http_server_t *s = l->server;
-    s->listener_handles--;
+    s->handles--;
     check_idle(s);
 }
 

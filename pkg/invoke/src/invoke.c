@@ -46,6 +46,7 @@ struct invoke {
     appchannel_t *app;
     char hostname[256];
     char host_ip[64]; /* daprd's hostAddress (X-Forwarded-For, Forwarded) */
+    char forwarded[400]; /* the Forwarded value this sidecar adds, the same for every call */
 };
 
 struct invoke_call {
@@ -589,10 +590,9 @@ static int build_request(invoke_call_t *c, const invoke_request_t *r)
      * to the client's values), addDestinationAppIDHeaderToMetadata and
      * addCallerAndCalleeAppIDHeaderToMetadata (set) */
     const char *ip = c->inv->host_ip;
-    char *fwd = *ip ? base_pool_printf(p, "for=%s;by=%s;host=%s", ip, ip, c->inv->hostname)
-                    : base_pool_printf(p, "host=%s", c->inv->hostname);
+    const char *fwd = c->inv->forwarded;
     msg_md_entry_t ***md = (msg_md_entry_t ***)&q->metadata;
-    if (!fwd || (*ip && msg_metadata_put(p, md, &q->n_metadata, &md_cap, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0) ||
+    if ((*ip && msg_metadata_put(p, md, &q->n_metadata, &md_cap, "X-Forwarded-For", base_slice_cstr(ip), 1) != 0) ||
         msg_metadata_put(p, md, &q->n_metadata, &md_cap, "X-Forwarded-Host", base_slice_cstr(c->inv->hostname), 1) != 0 ||
         msg_metadata_put(p, md, &q->n_metadata, &md_cap, "Forwarded", base_slice_cstr(fwd), 1) != 0 ||
         msg_metadata_put(p, md, &q->n_metadata, &md_cap, "destination-app-id", base_slice_cstr(c->app_id), 0) != 0 ||
@@ -633,6 +633,11 @@ invoke_t *invoke_new(uv_loop_t *loop, const config_t *cfg, rpc_client_t *rpc, re
         snprintf(inv->hostname, sizeof(inv->hostname), "localhost");
     inv->hostname[sizeof(inv->hostname) - 1] = '\0';
     resolve_host_address(inv->host_ip, sizeof(inv->host_ip));
+    if (inv->host_ip[0])
+        snprintf(inv->forwarded, sizeof(inv->forwarded), "for=%s;by=%s;host=%s", inv->host_ip, inv->host_ip,
+                 inv->hostname);
+    else
+        snprintf(inv->forwarded, sizeof(inv->forwarded), "host=%s", inv->hostname);
     return inv;
 }
 

@@ -36,7 +36,7 @@ static void call_free(rpc_call_t *call)
     if (call->cnext)
         call->cnext->cprev = call->cprev;
     c->ncalls--;
-    rpc_later_cancel(&call->later);
+    loop_later_cancel(&call->later);
     rpc_sendq_free(&call->sq);
     rpc_recvq_free(&call->rq);
     if (call->timer_on) {
@@ -86,7 +86,7 @@ static int drain_held(rpc_call_t *call)
     return rpc_recvq_has_held(&call->rq) && !call->drop_held;
 }
 
-static void call_later(rpc_later_item_t *it)
+static void call_later(loop_later_item_t *it)
 {
     rpc_call_t *call = BASE_CONTAINER_OF(it, rpc_call_t, later);
     unsigned ev = call->events;
@@ -115,7 +115,7 @@ static void call_later(rpc_later_item_t *it)
 static void post(rpc_call_t *call, unsigned ev)
 {
     call->events |= ev;
-    rpc_later_post(&call->client->later, &call->later, call_later);
+    loop_later_post(&call->client->later, &call->later, call_later);
 }
 
 void rpc_call_end(rpc_call_t *call, int status, const char *msg, int rst_code, int graceful)

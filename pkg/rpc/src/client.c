@@ -363,7 +363,7 @@ rpc_client_t *rpc_client_new(uv_loop_t *loop, const rpc_client_options_t *opts)
         o->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT;
     if (!o->idle_conn_timeout_ms)
         o->idle_conn_timeout_ms = DEFAULT_IDLE_TIMEOUT;
-    rpc_later_init(&c->later, loop, c);
+    loop_later_init(&c->later, loop, c);
     c->later_handles = 2;
     return c;
 }
@@ -384,7 +384,7 @@ static void check_done(rpc_client_t *c)
 {
     if (c->closing && !c->later_closing && c->ncalls == 0 && c->nconns == 0) {
         c->later_closing = 1;
-        rpc_later_close(&c->later, later_closed);
+        loop_later_close(&c->later, later_closed);
     }
 }
 

@@ -36,7 +36,7 @@ typedef struct cconn {
 struct rpc_client {
     uv_loop_t *loop;
     rpc_client_options_t opts;
-    rpc_later_t later;
+    loop_later_t later;
     cconn_t *conns;     /* every connection until freed */
     rpc_call_t *calls;  /* every call until freed */
     size_t nconns, ncalls;
@@ -77,7 +77,7 @@ struct rpc_call {
     int status;
     base_slice_t message;
     const http_headers_t *final_trailers;
-    rpc_later_item_t later;
+    loop_later_item_t later;
     unsigned events;
     unsigned timer_on : 1;
     unsigned headers_done : 1;

@@ -38,7 +38,7 @@ void rpc_h2conn_close(rpc_h2conn_t *c)
     if (c->closing)
         return;
     c->closing = 1;
-    rpc_later_cancel(&c->flush_item);
+    loop_later_cancel(&c->flush_item);
     /* nghttp2 forbids deleting a session from inside its callbacks: on_read and flush delete
      * it once mem_recv / mem_send returns. */
     if (c->session && !c->in_recv && !c->in_send) {
@@ -103,7 +103,8 @@ void rpc_h2conn_flush(rpc_h2conn_t *c)
      * mem_recv returns. */
     if (c->closing || c->write_pending || !c->session || c->shut || c->in_send || c->in_recv)
         return;
-    rpc_later_cancel(&c->flush_item);
+    loop_later_cancel(&c->flush_item);
+again:
     while (c->out.len < RPC_WRITE_BATCH) {
         const uint8_t *data;
         c->in_send = 1;
@@ -133,12 +134,26 @@ void rpc_h2conn_flush(rpc_h2conn_t *c)
         maybe_shut(c);
         return;
     }
+    /* Try the socket first: a write that completes here needs no write request, and libuv
+     * re-arms the descriptor in epoll (one more syscall) after every completed uv_write. */
+    uv_buf_t b = uv_buf_init(c->out.base, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->out.len) {
+        c->out.len = 0;
+        goto again;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_fail(c, uv_strerror(n));
+        return;
+    }
+    if (n < 0)
+        n = 0;
     /* swap: nghttp2 output keeps collecting in `out` while `writing` is on the wire */
     base_buf_t tmp = c->writing;
     c->writing = c->out;
     c->out = tmp;
     c->out.len = 0;
-    uv_buf_t b = uv_buf_init(c->writing.base, (unsigned)c->writing.len);
+    b = uv_buf_init(c->writing.base + n, (unsigned)(c->writing.len - (size_t)n));
     c->write_req.data = c;
     int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
     if (r < 0) {
@@ -148,7 +163,7 @@ void rpc_h2conn_flush(rpc_h2conn_t *c)
     c->write_pending = 1;
 }
 
-static void flush_later(rpc_later_item_t *it)
+static void flush_later(loop_later_item_t *it)
 {
     rpc_h2conn_flush(BASE_CONTAINER_OF(it, rpc_h2conn_t, flush_item));
 }
@@ -159,7 +174,7 @@ void rpc_h2conn_want_flush(rpc_h2conn_t *c)
      * from its callback */
     if (c->in_recv || c->in_send || c->write_pending || c->closing || !c->session)
         return;
-    rpc_later_post(c->later, &c->flush_item, flush_later);
+    loop_later_post(c->later, &c->flush_item, flush_later);
 }
 
 /* ---- reading ----------------------------------------------------------------------------- */
@@ -305,7 +320,7 @@ void rpc_h2conn_set_active(rpc_h2conn_t *c, unsigned active)
 
 /* ---- setup ------------------------------------------------------------------------------- */
 
-void rpc_h2conn_init(rpc_h2conn_t *c, uv_loop_t *loop, rpc_later_t *later, const rpc_h2conn_ops_t *ops, char *rbuf,
+void rpc_h2conn_init(rpc_h2conn_t *c, uv_loop_t *loop, loop_later_t *later, const rpc_h2conn_ops_t *ops, char *rbuf,
                      int tcp)
 {
     c->loop = loop;

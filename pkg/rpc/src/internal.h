@@ -10,6 +10,7 @@
 
 #include "base/buf.h"
 #include "base/log.h"
+#include "loop/later.h"
 #include "rpc/rpc.h"
 #include "wire.h"
 
@@ -22,29 +23,6 @@
 #define RPC_READ_BUFFER (64 * 1024)
 #define RPC_WRITE_BATCH (256 * 1024) /* stop pulling frames from nghttp2 past this per write */
 #define RPC_LINGER_MS 2000           /* after our final frames: wait this long for the peer's FIN */
-
-/* ---- later: run work on a later loop turn ------------------------------------------------
- * Callbacks posted here run after the current callback returns (libuv's rule that a callback
- * never fires inside the call that started it), batched: an idle handle keeps the poll phase
- * from blocking while work is queued and a check handle runs it right after the poll phase,
- * so every write produced by one batch of reads leaves in one uv_write per connection. */
-typedef struct rpc_later_item {
-    struct rpc_later_item *prev, *next; /* NULL when not queued */
-    void (*cb)(struct rpc_later_item *it);
-} rpc_later_item_t;
-
-typedef struct rpc_later {
-    uv_idle_t idle;
-    uv_check_t check;
-    rpc_later_item_t head; /* circular list sentinel */
-    int active;
-} rpc_later_t;
-
-void rpc_later_init(rpc_later_t *l, uv_loop_t *loop, void *data);
-void rpc_later_post(rpc_later_t *l, rpc_later_item_t *it, void (*cb)(rpc_later_item_t *it));
-void rpc_later_cancel(rpc_later_item_t *it);
-/* Closes both handles; close_cb runs twice. */
-void rpc_later_close(rpc_later_t *l, uv_close_cb close_cb);
 
 /* ---- per-stream send queue: framed messages waiting for the data provider ---------------- */
 typedef struct rpc_sendq {
@@ -114,8 +92,8 @@ struct rpc_h2conn {
     uv_loop_t *loop;
     nghttp2_session *session;
     const rpc_h2conn_ops_t *ops;
-    rpc_later_t *later;
-    rpc_later_item_t flush_item;
+    loop_later_t *later;
+    loop_later_item_t flush_item;
     char *rbuf; /* the owner's read buffer: nghttp2 consumes every byte before on_read returns */
     base_buf_t out;     /* frames pulled from nghttp2, waiting for the write in flight */
     base_buf_t writing; /* handed to uv_write, untouched until on_write */
@@ -141,7 +119,7 @@ struct rpc_h2conn {
 };
 
 /* Initialises the timer (and, with tcp = 1, the TCP handle). */
-void rpc_h2conn_init(rpc_h2conn_t *c, uv_loop_t *loop, rpc_later_t *later, const rpc_h2conn_ops_t *ops,
+void rpc_h2conn_init(rpc_h2conn_t *c, uv_loop_t *loop, loop_later_t *later, const rpc_h2conn_ops_t *ops,
                      char *rbuf, int tcp);
 /* Starts reading and the keepalive/idle timer once the session exists. */
 int rpc_h2conn_start(rpc_h2conn_t *c);

@@ -1,5 +1,5 @@
 /*
- * queue.c - deferred work, per-stream send/receive queues and metadata helpers shared by the
+ * queue.c - per-stream send/receive queues and metadata helpers shared by the
  * client and the server.
  */
 #include "internal.h"
@@ -9,75 +9,6 @@
 #include <openssl/evp.h>
 #include <string.h>
 #include <strings.h>
-
-/* ---- later ------------------------------------------------------------------------------- */
-
-static void later_run(rpc_later_t *l)
-{
-    /* Work posted while running joins the same list and runs in this pass, up to a bound so a
-     * callback that keeps posting cannot starve the loop. */
-    for (unsigned budget = 4096; budget && l->head.next != &l->head; budget--) {
-        rpc_later_item_t *it = l->head.next;
-        rpc_later_cancel(it);
-        it->cb(it);
-    }
-    if (l->head.next == &l->head && l->active) {
-        l->active = 0;
-        uv_idle_stop(&l->idle);
-        uv_check_stop(&l->check);
-    }
-}
-
-static void on_idle(uv_idle_t *h)
-{
-    later_run(BASE_CONTAINER_OF(h, rpc_later_t, idle));
-}
-
-static void on_check(uv_check_t *h)
-{
-    later_run(BASE_CONTAINER_OF(h, rpc_later_t, check));
-}
-
-void rpc_later_init(rpc_later_t *l, uv_loop_t *loop, void *data)
-{
-    uv_idle_init(loop, &l->idle);
-    uv_check_init(loop, &l->check);
-    l->idle.data = data;
-    l->check.data = data;
-    l->head.prev = l->head.next = &l->head;
-    l->active = 0;
-}
-
-void rpc_later_post(rpc_later_t *l, rpc_later_item_t *it, void (*cb)(rpc_later_item_t *it))
-{
-    it->cb = cb;
-    if (it->next)
-        return;
-    it->prev = l->head.prev;
-    it->next = &l->head;
-    l->head.prev->next = it;
-    l->head.prev = it;
-    if (!l->active) {
-        l->active = 1;
-        uv_idle_start(&l->idle, on_idle);
-        uv_check_start(&l->check, on_check);
-    }
-}
-
-void rpc_later_cancel(rpc_later_item_t *it)
-{
-    if (!it->next)
-        return;
-    it->prev->next = it->next;
-    it->next->prev = it->prev;
-    it->prev = it->next = NULL;
-}
-
-void rpc_later_close(rpc_later_t *l, uv_close_cb close_cb)
-{
-    uv_close((uv_handle_t *)&l->idle, close_cb);
-    uv_close((uv_handle_t *)&l->check, close_cb);
-}
 
 /* ---- send queue -------------------------------------------------------------------------- */
 
@@ -212,15 +143,17 @@ int rpc_deframe_status(rpc_deframe_result_t r, const rpc_deframer_t *d, base_poo
 
 int rpc_header_reserved(base_slice_t n)
 {
-    static const char *const reserved[] = {
-        "content-type", "te", "grpc-status", "grpc-message", "grpc-timeout", "grpc-encoding",
-        "grpc-accept-encoding", "connection", "keep-alive", "transfer-encoding", "upgrade",
-        "proxy-connection", "host", "content-length",
+#define R(s) { s, sizeof(s) - 1 }
+    static const base_slice_t reserved[] = {
+        R("content-type"), R("te"), R("grpc-status"), R("grpc-message"), R("grpc-timeout"), R("grpc-encoding"),
+        R("grpc-accept-encoding"), R("connection"), R("keep-alive"), R("transfer-encoding"), R("upgrade"),
+        R("proxy-connection"), R("host"), R("content-length"),
     };
+#undef R
     if (n.len == 0 || n.base[0] == ':')
         return 1;
     for (size_t i = 0; i < BASE_ARRAY_SIZE(reserved); i++)
-        if (base_slice_ieq_cstr(n, reserved[i]))
+        if (base_slice_ieq(n, reserved[i]))
             return 1;
     return 0;
 }
@@ -271,12 +204,20 @@ size_t rpc_nva_add_md(nghttp2_nv *nva, size_t n, size_t cap, base_pool_t *pool, 
         base_slice_t name = md->items[i].name, value = md->items[i].value;
         if (rpc_header_reserved(name) || base_slice_ieq_cstr(name, "user-agent"))
             continue; /* user-agent: merged with ours by the caller of this function */
-        char *lname = base_pool_strndup(pool, name.base, name.len);
-        if (!lname)
-            continue;
-        for (size_t j = 0; j < name.len; j++)
-            if (lname[j] >= 'A' && lname[j] <= 'Z')
-                lname[j] = (char)(lname[j] + 32);
+        /* HTTP/2 field names are lower case (RFC 9113 §8.2.1); copy only when one is not
+         * (nghttp2 copies the names it is given, so a borrowed one suffices) */
+        const char *lname = name.base;
+        size_t up = 0;
+        while (up < name.len && !(name.base[up] >= 'A' && name.base[up] <= 'Z'))
+            up++;
+        if (up < name.len) {
+            char *low = base_pool_strndup(pool, name.base, name.len);
+            if (!low)
+                continue;
+            for (size_t k = up; k < name.len; k++)
+                low[k] = (char)base_lower((unsigned char)low[k]);
+            lname = low;
+        }
         if (is_bin_key(name)) {
             value = b64_encode(pool, value);
             if (!value.base)

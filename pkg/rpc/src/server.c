@@ -332,7 +332,7 @@ rpc_server_t *rpc_server_new(uv_loop_t *loop, const rpc_server_options_t *opts, 
         o->idle_conn_timeout_ms = DEFAULT_IDLE_TIMEOUT;
     if (!o->max_header_list_size)
         o->max_header_list_size = DEFAULT_MAX_HEADER_LIST;
-    rpc_later_init(&s->later, loop, s);
+    loop_later_init(&s->later, loop, s);
     s->later_handles = 2;
     return s;
 }
@@ -429,7 +429,7 @@ static void maybe_free(rpc_server_t *s)
 {
     if (s->freeing && !s->later_closing && s->nconns == 0 && s->listener_handles == 0 && s->ncalls == 0) {
         s->later_closing = 1;
-        rpc_later_close(&s->later, later_closed);
+        loop_later_close(&s->later, later_closed);
     }
 }
 

@@ -32,7 +32,7 @@ struct rpc_server {
     rpc_server_options_t opts;
     rpc_method_t *methods;
     size_t method_count;
-    rpc_later_t later;
+    loop_later_t later;
     int later_handles;
     listener_t *listeners;
     size_t listener_handles;
@@ -66,7 +66,7 @@ struct rpc_server_call {
     void *data;
     nghttp2_nv *trailers;                 /* built by finish, sent after the last message */
     size_t ntrailers;
-    rpc_later_item_t later;
+    loop_later_item_t later;
     unsigned events;
     unsigned timer_on : 1;
     unsigned headers_done : 1; /* request header block complete */

@@ -27,7 +27,7 @@ static void call_timer_closed(uv_handle_t *h)
 static void call_free(rpc_server_call_t *call)
 {
     rpc_server_t *s = call->server;
-    rpc_later_cancel(&call->later);
+    loop_later_cancel(&call->later);
     rpc_sendq_free(&call->sq);
     rpc_recvq_free(&call->rq);
     if (call->timer_on) {
@@ -39,12 +39,12 @@ static void call_free(rpc_server_call_t *call)
     rpc_server_check_idle(s);
 }
 
-static void call_later(rpc_later_item_t *it);
+static void call_later(loop_later_item_t *it);
 
 static void post(rpc_server_call_t *call, unsigned ev)
 {
     call->events |= ev;
-    rpc_later_post(&call->server->later, &call->later, call_later);
+    loop_later_post(&call->server->later, &call->later, call_later);
 }
 
 /* Both owners let go: free on a later turn. */
@@ -126,7 +126,11 @@ static nghttp2_nv *build_trailers(rpc_server_call_t *call, size_t lead, int stat
 {
     size_t cap = lead + 2 + (md ? md->len : 0);
     nghttp2_nv *nva = base_pool_alloc(call->pool, cap * sizeof(*nva));
-    char *st = base_pool_printf(call->pool, "%d", status);
+    /* gRPC codes are 0..16; anything else still goes out as its decimal value */
+    static const char *const codes[] = { "0", "1", "2", "3", "4", "5", "6", "7", "8",
+                                         "9", "10", "11", "12", "13", "14", "15", "16" };
+    const char *st = status >= 0 && status < (int)BASE_ARRAY_SIZE(codes) ? codes[status]
+                                                                            : base_pool_printf(call->pool, "%d", status);
     if (!nva || !st)
         return NULL;
     size_t n = lead;
@@ -388,7 +392,7 @@ void rpc_scall_on_remote_end(rpc_server_call_t *call)
         half_close(call);
 }
 
-static void call_later(rpc_later_item_t *it)
+static void call_later(loop_later_item_t *it)
 {
     rpc_server_call_t *call = BASE_CONTAINER_OF(it, rpc_server_call_t, later);
     unsigned ev = call->events;

@@ -929,7 +929,8 @@ static void test_chunked_response_streamed(void **state)
     assert_int_equal(calls[0].err, 0);
     assert_int_equal(calls[0].res_len, -1);
     assert_int_equal(calls[0].body_len, 10000);
-    assert_true(calls[0].data_calls >= 10);
+    /* the server holds the first 2048 bytes (as Go's net/http), so pieces 0-2 come as one */
+    assert_true(calls[0].data_calls >= 8);
     assert_true(calls[0].first_data_stream_left > 0); /* delivered while the app still sent */
     for (int i = 0; i < 10; i++) {
         char tag[16];

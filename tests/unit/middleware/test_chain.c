@@ -177,9 +177,11 @@ static void test_streamed_reply(void **state)
     rec.stream = 1;
     char *out = run_chain(&chain, NULL, "GET /x HTTP/1.1\r\nHost: h\r\n\r\n");
     assert_int_equal(resp_status(out), 200);
-    assert_string_equal(resp_header(out, "Transfer-Encoding", 0), "chunked");
+    /* a short body of unknown length is held and sent with its length (see the codec) */
+    assert_null(resp_header(out, "Transfer-Encoding", 0));
+    assert_string_equal(resp_header(out, "Content-Length", 0), "5");
     assert_non_null(resp_header(out, "X-A", 0));
-    assert_string_equal(resp_body(out), "3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n");
+    assert_string_equal(resp_body(out), "hello");
     free(out);
 }
 

@@ -42,9 +42,28 @@ static inline int base_slice_eq(base_slice_t a, base_slice_t b)
     return a.len == b.len && (a.len == 0 || memcmp(a.base, b.base, a.len) == 0);
 }
 
-/* ASCII case-insensitive comparison, as HTTP field names need (RFC 9110 §5.1). */
-int base_slice_ieq(base_slice_t a, base_slice_t b);
-int base_slice_ieq_cstr(base_slice_t a, const char *s);
+static inline unsigned char base_lower(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+}
+
+/* ASCII case-insensitive comparison, as HTTP field names need (RFC 9110 §5.1). Inline so
+ * that a string literal's length folds at compile time and most mismatches cost one compare
+ * of lengths: header lookups run many times per request. */
+static inline int base_slice_ieq(base_slice_t a, base_slice_t b)
+{
+    if (a.len != b.len)
+        return 0;
+    for (size_t i = 0; i < a.len; i++)
+        if (base_lower((unsigned char)a.base[i]) != base_lower((unsigned char)b.base[i]))
+            return 0;
+    return 1;
+}
+
+static inline int base_slice_ieq_cstr(base_slice_t a, const char *s)
+{
+    return base_slice_ieq(a, base_slice_cstr(s));
+}
 /* Case-insensitive search of token `tok` in a comma-separated list (e.g. Connection: a, close). */
 int base_slice_has_token(base_slice_t list, const char *tok);
 /* Leading and trailing SP/HTAB removed. */
