@@ -25,7 +25,7 @@ typedef struct cleanup {
 } cleanup_t;
 
 struct base_pool {
-    block_t *head;    /* first block, kept across reset */
+    block_t *head;    /* first block, kept across reset; allocated with the pool */
     block_t *current; /* where allocation is attempted */
     large_t *large;
     cleanup_t *cleanups;
@@ -81,18 +81,34 @@ static block_t *block_new(size_t size)
     return b;
 }
 
+/* Pools of the default size, kept per thread for reuse: a request creates several (one per
+ * layer it crosses) and a block of this size is beyond malloc's per-thread cache, so each
+ * create and destroy would otherwise go through malloc's slow path. Not under AddressSanitizer,
+ * which must see every pool's memory freed; not when a test injects its own allocator. */
+#define CACHE_BLOCK 4096
+#define CACHE_MAX 64
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_CACHE 0
+#else
+#define POOL_CACHE 1
+#endif
+static _Thread_local base_pool_t *cache[CACHE_MAX];
+static _Thread_local unsigned cached;
+
 base_pool_t *base_pool_create(size_t block_size)
 {
     if (block_size == 0)
-        block_size = 4096;
-    base_pool_t *p = base_malloc(sizeof(*p));
+        block_size = CACHE_BLOCK;
+    if (POOL_CACHE && block_size == CACHE_BLOCK && cached && allocator.malloc_fn == malloc)
+        return cache[--cached];
+    /* the pool and its first block in one allocation */
+    base_pool_t *p = base_malloc(ALIGN_UP(sizeof(*p)) + sizeof(block_t) + block_size);
     if (!p)
         return NULL;
-    p->head = block_new(block_size);
-    if (!p->head) {
-        base_free(p);
-        return NULL;
-    }
+    p->head = (block_t *)(void *)((char *)p + ALIGN_UP(sizeof(*p)));
+    p->head->next = NULL;
+    p->head->size = block_size;
+    p->head->used = 0;
     p->current = p->head;
     p->large = NULL;
     p->cleanups = NULL;
@@ -101,7 +117,8 @@ base_pool_t *base_pool_create(size_t block_size)
     return p;
 }
 
-static void release(base_pool_t *p, int keep_head)
+/* Back to one empty first block: cleanups run, larger allocations and further blocks freed. */
+static void release(base_pool_t *p)
 {
     /* Cleanups run first, newest first, while the memory they may touch is still valid. */
     cleanup_t *c = p->cleanups;
@@ -113,30 +130,36 @@ static void release(base_pool_t *p, int keep_head)
         base_free(l);
     }
     p->large = NULL;
-    block_t *b = keep_head ? p->head->next : p->head;
-    while (b) {
-        block_t *next = b->next;
+    for (block_t *b = p->head->next, *next; b; b = next) {
+        next = b->next;
         base_free(b);
-        b = next;
     }
-    if (keep_head) {
-        p->head->next = NULL;
-        p->head->used = 0;
-        p->current = p->head;
-        p->footprint = sizeof(*p) + sizeof(block_t) + p->block_size;
-    }
+    p->head->next = NULL;
+    p->head->used = 0;
+    p->current = p->head;
+    p->footprint = sizeof(*p) + sizeof(block_t) + p->block_size;
 }
 
 void base_pool_reset(base_pool_t *pool)
 {
-    release(pool, 1);
+    release(pool);
+}
+
+void base_pool_cache_release(void)
+{
+    while (cached)
+        base_free(cache[--cached]);
 }
 
 void base_pool_destroy(base_pool_t *pool)
 {
     if (!pool)
         return;
-    release(pool, 0);
+    release(pool);
+    if (POOL_CACHE && pool->block_size == CACHE_BLOCK && cached < CACHE_MAX && allocator.malloc_fn == malloc) {
+        cache[cached++] = pool;
+        return;
+    }
     base_free(pool);
 }
 

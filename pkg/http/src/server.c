@@ -91,7 +91,7 @@ static void check_idle(http_server_t *s)
         return;
     if (s->later_state == 1 && s->handles == 0) {
         s->later_state = 2;
-        s->handles += 2;
+        s->handles += LOOP_LATER_HANDLES;
         loop_later_close(&s->later, later_closed);
         return;
     }

@@ -18,6 +18,7 @@ static void later_run(loop_later_t *l)
     if (l->head.next == &l->head && l->active) {
         l->active = 0;
         uv_idle_stop(&l->idle);
+        uv_prepare_stop(&l->prepare);
         uv_check_stop(&l->check);
     }
 }
@@ -25,6 +26,15 @@ static void later_run(loop_later_t *l)
 static void on_idle(uv_idle_t *h)
 {
     later_run((loop_later_t *)((char *)h - offsetof(loop_later_t, idle)));
+}
+
+/* Still queued just before the poll: posted outside the poll phase. Keep the poll from
+ * blocking (an active idle handle makes its timeout 0). */
+static void on_prepare(uv_prepare_t *h)
+{
+    loop_later_t *l = (loop_later_t *)((char *)h - offsetof(loop_later_t, prepare));
+    if (l->head.next != &l->head)
+        uv_idle_start(&l->idle, on_idle);
 }
 
 static void on_check(uv_check_t *h)
@@ -35,8 +45,10 @@ static void on_check(uv_check_t *h)
 void loop_later_init(loop_later_t *l, uv_loop_t *loop, void *data)
 {
     uv_idle_init(loop, &l->idle);
+    uv_prepare_init(loop, &l->prepare);
     uv_check_init(loop, &l->check);
     l->idle.data = data;
+    l->prepare.data = data;
     l->check.data = data;
     l->head.prev = l->head.next = &l->head;
     l->active = 0;
@@ -53,7 +65,7 @@ void loop_later_post(loop_later_t *l, loop_later_item_t *it, void (*cb)(loop_lat
     l->head.prev = it;
     if (!l->active) {
         l->active = 1;
-        uv_idle_start(&l->idle, on_idle);
+        uv_prepare_start(&l->prepare, on_prepare);
         uv_check_start(&l->check, on_check);
     }
 }
@@ -70,5 +82,6 @@ void loop_later_cancel(loop_later_item_t *it)
 void loop_later_close(loop_later_t *l, uv_close_cb close_cb)
 {
     uv_close((uv_handle_t *)&l->idle, close_cb);
+    uv_close((uv_handle_t *)&l->prepare, close_cb);
     uv_close((uv_handle_t *)&l->check, close_cb);
 }

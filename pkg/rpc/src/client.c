@@ -364,7 +364,7 @@ rpc_client_t *rpc_client_new(uv_loop_t *loop, const rpc_client_options_t *opts)
     if (!o->idle_conn_timeout_ms)
         o->idle_conn_timeout_ms = DEFAULT_IDLE_TIMEOUT;
     loop_later_init(&c->later, loop, c);
-    c->later_handles = 2;
+    c->later_handles = LOOP_LATER_HANDLES;
     return c;
 }
 

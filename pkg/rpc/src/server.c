@@ -333,7 +333,7 @@ rpc_server_t *rpc_server_new(uv_loop_t *loop, const rpc_server_options_t *opts, 
     if (!o->max_header_list_size)
         o->max_header_list_size = DEFAULT_MAX_HEADER_LIST;
     loop_later_init(&s->later, loop, s);
-    s->later_handles = 2;
+    s->later_handles = LOOP_LATER_HANDLES;
     return s;
 }
 

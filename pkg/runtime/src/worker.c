@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/pool.h"
 #include "internal.h"
 
 void rt_on_http_request(void *arg, http_exchange_t *ex, http_listener_kind_t kind)
@@ -122,6 +123,7 @@ static void *worker_main(void *arg)
     internal_free(w->internal);
     w->internal = NULL;
     uv_loop_close(&w->loop);
+    base_pool_cache_release();
     loop_mailbox_post(&rt->mailbox, rt_on_worker_stopped, rt);
     return NULL;
 }

@@ -16,9 +16,12 @@
 typedef struct base_pool base_pool_t;
 typedef void (*base_pool_cleanup_cb)(void *data);
 
-/* block_size: bytes per block (0 → 4 KiB). Returns NULL when out of memory. */
+/* block_size: bytes per block (0 → 4 KiB). Returns NULL when out of memory. Pools of the
+ * default 4 KiB come from a small per-thread cache of destroyed ones when it has any. */
 base_pool_t *base_pool_create(size_t block_size);
 void base_pool_destroy(base_pool_t *pool);
+/* Frees the calling thread's cache of destroyed pools (a thread calls it before it ends). */
+void base_pool_cache_release(void);
 /* Frees every allocation and runs the cleanups, keeping the first block for reuse. */
 void base_pool_reset(base_pool_t *pool);
 
