@@ -11,15 +11,28 @@ int base_buf_reserve(base_buf_t *b, size_t extra)
         return 0;
     if (extra > SIZE_MAX / 2 - b->len)
         return -1;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap - b->len < extra)
-        cap *= 2;
-    char *nb = base_malloc(cap);
+    /* Doubling while small; past 64 KiB, half again or exactly what is needed (rounded to a
+     * page), whichever is more: a body of 64 KiB plus a few bytes of framing must not cost a
+     * 128 KiB buffer per request in flight. */
+    size_t need = b->len + extra, cap = b->cap ? b->cap : 256;
+    if (cap < 64 * 1024) {
+        while (cap < need && cap < 64 * 1024)
+            cap *= 2;
+    } else {
+        cap += cap / 2;
+    }
+    if (cap < need)
+        cap = (need + 4095) & ~(size_t)4095;
+    char *nb = b->base ? base_realloc(b->base, cap) : base_malloc(cap);
+    if (!nb && b->base) {
+        nb = base_malloc(cap); /* an injected allocator has no realloc */
+        if (nb && b->len)
+            memcpy(nb, b->base, b->len);
+        if (nb)
+            base_free(b->base);
+    }
     if (!nb)
         return -1;
-    if (b->len)
-        memcpy(nb, b->base, b->len);
-    base_free(b->base);
     b->base = nb;
     b->cap = cap;
     return 0;

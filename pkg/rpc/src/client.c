@@ -109,6 +109,7 @@ static int session_start(cconn_t *conn)
     nghttp2_option_set_no_auto_window_update(opt, 1);
     nghttp2_option_set_max_send_header_block_length(opt, 256 * 1024);
     nghttp2_option_set_max_settings(opt, 32);
+    nghttp2_option_set_no_closed_streams(opt, 1); /* no state kept for closed streams */
     nghttp2_option_set_max_outbound_ack(opt, 1000);
     nghttp2_session_callbacks *cbs = rpc_client_callbacks();
     int r = cbs ? nghttp2_session_client_new2(&conn->h2.session, cbs, conn, opt) : -1;
