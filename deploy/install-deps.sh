@@ -10,6 +10,7 @@ libgrpc-dev libprotobuf-c-dev protobuf-c-compiler libprotobuf-dev
 libcmocka-dev libyaml-dev libsqlite3-dev libssl-dev libcjson-dev sqlite3
 clang libclang-rt-14-dev
 curl ca-certificates
+wrk nginx-light nghttp2-client
 "
 
 if [ "$(id -u)" -ne 0 ]; then
