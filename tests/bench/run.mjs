@@ -45,7 +45,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import {
-  clockTicks, cpuJiffies, cpuTicks, findExecutable, freePort, httpRequest, memory, sleep,
+  clockTicks, cpuJiffies, cpuTicks, findExecutable, freePort, httpRequest, memory, resetPeak, sleep,
   startProcess, stopAll, tickUtilisation, utilisation, waitForHttp, waitForLine, waitForPort,
 } from './lib/procs.mjs';
 import { runH2load, runLoadgen, runWrk, wrkScript } from './lib/loads.mjs';
@@ -318,6 +318,7 @@ async function smokeTest(name, url) {
 async function measure(ctx, { scenario, measurement, round, pinned = true, load }) {
   const sc = ctx.scenarios[scenario];
   const procs = sc.procs.map((n) => ctx.procs[n]);
+  const peakWindow = procs.map((p) => resetPeak(p.pid));
   const ticksBefore = procs.map((p) => cpuTicks(p.pid));
   const cpu1Before = cpuJiffies(CLIENT_CPU);
   const cpu0Before = cpuJiffies(SIDECAR_CPU);
@@ -337,6 +338,8 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   for (const p of procs) {
     if (p.exit) throw new Error(`${p.name} exited during ${scenario} ${measurement}:\n${p.lines.slice(-30).join('\n')}`);
   }
+  run.peak_rss = Object.fromEntries(procs.map((p, i) => [p.name, peakWindow[i] ? memory(p.pid).hwm : null]));
+  for (const p of procs) ctx.peaks[p.name] = Math.max(ctx.peaks[p.name] ?? 0, memory(p.pid).hwm);
   const tck = clockTicks();
   run.cpu_s = Object.fromEntries(procs.map((p, i) => [p.name, (cpuTicks(p.pid) - ticksBefore[i]) / tck]));
   run.cpu_s_per_10k = Object.fromEntries(Object.entries(run.cpu_s)
@@ -352,7 +355,7 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   return run;
 }
 
-/** The HTTP measurements: three closed-loop throughputs, two open-loop latencies. */
+/** The HTTP measurements: closed-loop throughputs and open-loop latencies. */
 function httpMeasurements(ctx) {
   const o = ctx.opts;
   const wrk = (connections, size) => (url) => runWrk({
@@ -365,9 +368,10 @@ function httpMeasurements(ctx) {
   return [
     { id: 'rps_c50', load: wrk(50, BODY) },
     { id: 'rps_c1', load: wrk(1, BODY) },
-    { id: 'rps_c50_64k', load: wrk(50, BODY_LARGE) },
     { id: 'lat_1000', load: lat(1000) },
     { id: 'lat_5000', load: lat(5000) },
+    // last: the 1 KiB runs' peak RSS windows then never start right after the large bodies
+    { id: 'rps_c50_64k', load: wrk(50, BODY_LARGE) },
   ];
 }
 
@@ -481,12 +485,26 @@ async function soak(ctx, scenario) {
 // ---------------------------------------------------------------------------------------------
 // results
 
-function memoryFigures(procs, idle) {
+/**
+ * Memory per process: idle RSS, the peak over the whole run, and the peak over the 1 KiB runs
+ * only (the load the footprint target is set for) and over the 64 KiB run, from each run's own
+ * peak window.
+ */
+function memoryFigures(procs, idle, ctx) {
+  const peakOf = (name, measurements) => {
+    const xs = ctx.runs.filter((r) => measurements.includes(r.measurement)).map((r) => r.peak_rss?.[name])
+      .filter(Number.isFinite);
+    return xs.length ? Math.max(...xs) : null;
+  };
   const out = {};
   for (const [name, p] of Object.entries(procs)) {
     if (p.exit) continue;
     const m = memory(p.pid);
-    out[name] = { pid: p.pid, idle_rss: idle[name], peak_rss: m.hwm, rss_at_end: m.rss };
+    out[name] = {
+      pid: p.pid, idle_rss: idle[name], peak_rss: Math.max(m.hwm, ctx.peaks[name] ?? 0), rss_at_end: m.rss,
+      peak_rss_1k: peakOf(name, ['rps_c50', 'rps_c1', 'lat_1000', 'lat_5000']),
+      peak_rss_64k: peakOf(name, ['rps_c50_64k']),
+    };
   }
   return out;
 }
@@ -596,6 +614,7 @@ async function main() {
       opts, bin, tmp, procs, runs: [], scenarios: scenarioDefinitions(ports),
       httpScenarios: HTTP_SCENARIOS.filter((s) => opts.only.includes(s)),
       wants: (s) => opts.only.includes(s),
+      peaks: {}, // highest VmHWM seen per process (each run resets the window)
       progress: progressLine,
     };
 
@@ -622,7 +641,7 @@ async function main() {
         soaks.push(await soak(ctx, s));
       }
     }
-    const memoryFig = memoryFigures(procs, idle);
+    const memoryFig = memoryFigures(procs, idle, ctx);
     const processes = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, { pid: p.pid, cpu: p.cpu, cmdline: p.cmdline }]));
     await stopAll(3000);
 

@@ -56,6 +56,7 @@ struct runtime {
     loop_mailbox_t mailbox;
     uv_signal_t sigterm, sigint;
     uv_timer_t grace;
+    uv_timer_t trim; /* gives freed heap memory back to the system, once a second */
     api_t *api;
     resolve_t *resolver;
     app_health_t *health;

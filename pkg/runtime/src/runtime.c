@@ -5,6 +5,7 @@
  * stops accepting and closes its idle connections, requests in flight finish; when the grace
  * period (--dapr-graceful-shutdown-seconds) ends first, what is left is closed. Exit 0.
  */
+#include <malloc.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
@@ -79,6 +80,19 @@ static void noop_close(uv_handle_t *h)
     (void)h;
 }
 
+/* After a burst of large bodies the workers' malloc arenas keep the freed memory, and the RSS
+ * stays at the burst's peak. Trimming returns whole free pages to the system (glibc's
+ * malloc_trim also releases free pages inside the heaps, not only at their top). It runs on
+ * the main thread, off the request path; when nothing is free it costs a walk of the free
+ * lists, microseconds. */
+#define TRIM_PERIOD_MS 1000
+
+static void on_trim(uv_timer_t *t)
+{
+    (void)t;
+    malloc_trim(0);
+}
+
 void rt_on_worker_stopped(void *arg)
 {
     runtime_t *rt = arg;
@@ -88,6 +102,7 @@ void rt_on_worker_stopped(void *arg)
     uv_close((uv_handle_t *)&rt->sigterm, noop_close);
     uv_close((uv_handle_t *)&rt->sigint, noop_close);
     uv_close((uv_handle_t *)&rt->grace, noop_close);
+    uv_close((uv_handle_t *)&rt->trim, noop_close);
     loop_mailbox_close(&rt->mailbox, noop_close);
     app_health_stop(rt->health, NULL, NULL); /* the workers no longer read it */
     rt->health = NULL;
@@ -190,6 +205,9 @@ int runtime_run(const config_t *cfg)
     uv_signal_start(&rt->sigint, on_signal, SIGINT);
     uv_timer_init(rt->loop, &rt->grace);
     rt->grace.data = rt;
+    uv_timer_init(rt->loop, &rt->trim);
+    uv_timer_start(&rt->trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
+    uv_unref((uv_handle_t *)&rt->trim);
 
     for (int i = 0; i < rt->worker_count; i++) {
         rt->workers[i].rt = rt;

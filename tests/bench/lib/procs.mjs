@@ -235,6 +235,20 @@ export function cpuTicks(pid) {
   return Number(fields[14 - 3]) + Number(fields[15 - 3]);
 }
 
+/**
+ * Starts a new peak-RSS window: writing 5 to clear_refs resets VmHWM to the current RSS
+ * (Linux 4.0+), so the VmHWM read after a run is that run's peak. Returns false when the
+ * kernel refused (the peak then covers everything since the process started).
+ */
+export function resetPeak(pid) {
+  try {
+    fs.writeFileSync(`/proc/${pid}/clear_refs`, '5');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** VmRSS and VmHWM of a process, in bytes. */
 export function memory(pid) {
   const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');

@@ -46,7 +46,8 @@ function fmtCpu(sum) {
 function fmtMemory(procs, memory) {
   const parts = procs.filter((p) => memory[p]).map((p) => {
     const m = memory[p];
-    return `${SHORT[p] ?? p} ${fmtNum(m.idle_rss / MiB, 1)}/${fmtNum(m.peak_rss / MiB, 1)}`;
+    const mib = (x) => (Number.isFinite(x) ? fmtNum(x / MiB, 1) : '–');
+    return `${SHORT[p] ?? p} ${mib(m.idle_rss)}/${mib(m.peak_rss_1k)}/${mib(m.peak_rss_64k)}`;
   });
   return parts.length ? parts.join(' ') : '–';
 }
@@ -64,7 +65,7 @@ export function scenarioTable({ scenarios, summary, added, memory, memoryProcs }
   const header = [
     'scenario', 'req/s c50', 'req/s c1', 'req/s c50 64KiB',
     '@1000/s p50/p90/p99/p99.9 µs', 'corr p99', '@5000/s p50/p90/p99/p99.9 µs', 'corr p99',
-    'added @1000/s p50/p90/p99 µs', 'CPU-s/10k req @sat', 'CPU-s/10k req @1000/s', 'RSS MiB idle/peak',
+    'added @1000/s p50/p90/p99 µs', 'CPU-s/10k req @sat', 'CPU-s/10k req @1000/s', 'RSS MiB idle/peak 1KiB/peak 64KiB',
   ];
   const rows = scenarios.map((s) => {
     const S = summary[s] ?? {};

