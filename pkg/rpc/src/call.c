@@ -208,7 +208,7 @@ void rpc_call_submit(rpc_call_t *call)
     if (call->deadline_at) {
         uint64_t now = uv_now(call->client->loop);
         uint64_t left = call->deadline_at > now ? call->deadline_at - now : 1;
-        nva[n++] = rpc_nv("grpc-timeout", 12, timeout, rpc_timeout_format(left, timeout));
+        nva[n++] = rpc_nv_unique("grpc-timeout", 12, timeout, rpc_timeout_format(left, timeout));
     }
     n = rpc_nva_add_md(nva, n, cap, call->pool, &call->md);
     nghttp2_data_provider prd = { .source.ptr = NULL, .read_callback = read_body };

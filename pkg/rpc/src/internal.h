@@ -152,6 +152,17 @@ static inline nghttp2_nv rpc_nv(const char *name, size_t nlen, const char *value
     return (nghttp2_nv){ (uint8_t *)(uintptr_t)name, (uint8_t *)(uintptr_t)value, nlen, vlen, NGHTTP2_NV_FLAG_NONE };
 }
 #define RPC_NV_LIT(n, v) rpc_nv((n), sizeof(n) - 1, (v), sizeof(v) - 1)
+/* A field whose value differs on every call (a deadline, a span id): sent as a literal never
+ * added to the HPACK dynamic table (RFC 7541 §6.2.3), where each new value would evict entries
+ * that the other, repeating fields are then sent in full to put back. */
+static inline nghttp2_nv rpc_nv_unique(const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    nghttp2_nv nv = rpc_nv(name, nlen, value, vlen);
+    nv.flags = NGHTTP2_NV_FLAG_NO_INDEX;
+    return nv;
+}
+/* The metadata fields that carry per-call values. */
+int rpc_header_per_call(base_slice_t name);
 /* Copies one received header into md when it is user metadata. 0, or -1 on allocation failure. */
 int rpc_md_add_received(http_headers_t *md, base_pool_t *pool, const uint8_t *name, size_t nlen, const uint8_t *value,
                         size_t vlen);

@@ -158,6 +158,13 @@ int rpc_header_reserved(base_slice_t n)
     return 0;
 }
 
+int rpc_header_per_call(base_slice_t n)
+{
+    /* trace context: a new span id on every hop of every call */
+    return base_slice_ieq(n, BASE_SLICE_LIT("grpc-trace-bin")) || base_slice_ieq(n, BASE_SLICE_LIT("traceparent")) ||
+           base_slice_ieq(n, BASE_SLICE_LIT("tracestate"));
+}
+
 static int is_bin_key(base_slice_t n)
 {
     return n.len > 4 && strncasecmp(n.base + n.len - 4, "-bin", 4) == 0;
@@ -226,7 +233,8 @@ size_t rpc_nva_add_md(nghttp2_nv *nva, size_t n, size_t cap, base_pool_t *pool, 
         if (!nghttp2_check_header_name((const uint8_t *)lname, name.len) ||
             !nghttp2_check_header_value((const uint8_t *)value.base, value.len))
             continue;
-        nva[n++] = rpc_nv(lname, name.len, value.base ? value.base : "", value.len);
+        nva[n++] = rpc_header_per_call(name) ? rpc_nv_unique(lname, name.len, value.base ? value.base : "", value.len)
+                                              : rpc_nv(lname, name.len, value.base ? value.base : "", value.len);
     }
     return n;
 }
