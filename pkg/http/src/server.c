@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/pool.h"
 #include "loop/later.h"
+#include "loop/write.h"
 
 #define BACKLOG 511
 
@@ -294,42 +295,27 @@ static void on_write(uv_write_t *req, int status)
     conn_update(c);
 }
 
-/* Writes what the codec has queued: straight to the socket when it takes it all (no write
- * request, and no epoll re-arm, which libuv does after every completed uv_write), through
- * uv_write for whatever is left. */
+/* Writes what the codec has queued (loop_write: the socket first, uv_write for the rest); the
+ * codec keeps appending to a fresh buffer while the rest is on the wire. */
 static void flush(conn_t *c)
 {
     while (!c->closing && !c->write_pending && c->codec) {
         base_buf_t *out = http_codec_output(c->codec);
         if (out->len == 0)
             return;
-        uv_buf_t b = uv_buf_init(out->base, (unsigned)out->len);
-        int n = uv_try_write(&c->h.stream, &b, 1);
-        if (n == (int)out->len) {
-            out->len = 0;
+        c->write_req.data = c;
+        size_t queued;
+        int r = loop_write(&c->h.stream, &c->write_req, out, &c->writing, on_write, &queued);
+        if (r == 0) {
             wrote(c);
             continue;
         }
-        if (n < 0 && n != UV_EAGAIN) {
-            conn_close(c);
-            return;
-        }
-        if (n < 0)
-            n = 0;
-        /* Swap buffers: the codec keeps appending to a fresh one while this one is written. */
-        base_buf_t tmp = c->writing;
-        c->writing = *out;
-        *out = tmp;
-        out->len = 0;
-        b = uv_buf_init(c->writing.base + n, (unsigned)(c->writing.len - (size_t)n));
-        c->write_req.data = c;
-        int r = uv_write(&c->write_req, &c->h.stream, &b, 1, on_write);
         if (r < 0) {
             conn_close(c);
             return;
         }
         c->write_pending = 1;
-        http_codec_writing(c->codec, b.len);
+        http_codec_writing(c->codec, queued);
         update_timer(c, 0);
     }
 }

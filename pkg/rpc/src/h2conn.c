@@ -134,28 +134,12 @@ again:
         maybe_shut(c);
         return;
     }
-    /* Try the socket first: a write that completes here needs no write request, and libuv
-     * re-arms the descriptor in epoll (one more syscall) after every completed uv_write. */
-    uv_buf_t b = uv_buf_init(c->out.base, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)c->out.len) {
-        c->out.len = 0;
-        goto again;
-    }
-    if (n < 0 && n != UV_EAGAIN) {
-        conn_fail(c, uv_strerror(n));
-        return;
-    }
-    if (n < 0)
-        n = 0;
-    /* swap: nghttp2 output keeps collecting in `out` while `writing` is on the wire */
-    base_buf_t tmp = c->writing;
-    c->writing = c->out;
-    c->out = tmp;
-    c->out.len = 0;
-    b = uv_buf_init(c->writing.base + n, (unsigned)(c->writing.len - (size_t)n));
+    /* nghttp2 output keeps collecting in `out` while `writing` is on the wire */
     c->write_req.data = c;
-    int r = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    size_t queued;
+    int r = loop_write((uv_stream_t *)&c->tcp, &c->write_req, &c->out, &c->writing, on_write, &queued);
+    if (r == 0)
+        goto again;
     if (r < 0) {
         conn_fail(c, uv_strerror(r));
         return;

@@ -11,6 +11,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "loop/later.h"
+#include "loop/write.h"
 #include "rpc/rpc.h"
 #include "wire.h"
 
