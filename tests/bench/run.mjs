@@ -3,10 +3,13 @@
 // by PID, prints one table and writes every figure to a JSON file.
 //
 // Scenarios: direct (client → app, the floor); remora-grpc (client → sidecar A → sidecar B →
-// gRPC app); remora-http (A → B' → HTTP app); nginx (nginx A → nginx B → HTTP app, the
-// reference); remora-self (one hop: B invoking its own app id); internal-direct (h2load straight
-// to B's internal gRPC API, reported apart, to split A's cost from B's); and the unpinned
-// remora-grpc chain with 2 worker threads against 1.
+// gRPC app); remora-grpc-obs (the same chain through its own two sidecars with metrics on and
+// every request traced, spans exported to Zipkin and OTLP/HTTP on a collector sink);
+// remora-http (A → B' → HTTP app); nginx (nginx A → nginx B → HTTP app, the reference);
+// remora-self (one hop: B invoking its own app id); internal-direct (h2load straight to B's
+// internal gRPC API, reported apart, to split A's cost from B's); and the unpinned remora-grpc
+// chain with 2 worker threads against 1. Every sidecar but remora-grpc-obs's runs with metrics
+// off and no tracing exporter.
 //
 // Method, and why:
 //   * Pinning. Both sidecars (or both nginx) run on CPU 0; the load generator and the backend
@@ -34,6 +37,12 @@
 //   * Errors. Any failed request (non-2xx, socket error, timeout) marks its run invalid.
 //   * CPU 0 utilisation is recorded too, for reference: when it is well above what the
 //     sidecars themselves used, something else on the machine was running on their core.
+//   * Observability's cost. remora-grpc-obs runs right next to remora-grpc in every
+//     measurement of every round, and the ratio of their req/s is taken round by round. Its
+//     collector sink (an nginx that discards every POST) runs on CPU 1 with the client, so the
+//     sidecars pay for building, encoding and sending the spans, and the sink's reading them
+//     is charged to the client side. At the end each of its sidecars' metrics is scraped once
+//     for the spans exported and dropped.
 //
 // Usage: node run.mjs --build DIR [--rounds N] [--duration S] [--latency-duration S]
 //                     [--soak S] [--quick] [--out FILE] [--only scenario,...]
@@ -50,10 +59,14 @@ import {
 } from './lib/procs.mjs';
 import { runH2load, runLoadgen, runWrk, wrkScript } from './lib/loads.mjs';
 import { CALL_LOCAL_PATH, buildCallLocalBody, checkCallLocal, loadInternalTypes } from './lib/internal_call.mjs';
-import { nginxArgs, writeNginxConfig } from './lib/nginx.mjs';
-import { PEAK_RSS_LIMIT, addedLatency, evaluateTargets, ratios, stats, summarise } from './lib/summary.mjs';
+import { nginxArgs, writeNginxConfig, writeSinkConfig } from './lib/nginx.mjs';
+import { daprdArgs, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
 import {
-  internalBlock, invalidBlock, multicoreBlock, ratioBlock, scenarioTable, soakBlock, targetBlock,
+  OBSERVABILITY_COST_LIMIT_PCT, PEAK_RSS_LIMIT, addedLatency, evaluateTargets, observabilitySummary, ratios, stats,
+  summarise,
+} from './lib/summary.mjs';
+import {
+  internalBlock, invalidBlock, multicoreBlock, observabilityBlock, ratioBlock, scenarioTable, soakBlock, targetBlock,
 } from './lib/report.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -67,9 +80,14 @@ const BODY = 1024;
 const BODY_LARGE = 64 * 1024;
 const LOADGEN_CONNECTIONS = 16;
 const START_MS = 15000;
+// After a run through exporting sidecars: the exporter drains its rings at least every 500 ms,
+// so after this the last spans of the run have left and their cost is counted in the run.
+const EXPORT_SETTLE_MS = 1500;
 
 // HTTP scenarios, in table order; internal-direct and the multi-core pair are measured apart.
-const HTTP_SCENARIOS = ['direct', 'remora-grpc', 'remora-http', 'nginx', 'remora-self'];
+// remora-grpc-obs sits next to remora-grpc so that the two always run back to back.
+const HTTP_SCENARIOS = ['direct', 'remora-grpc', 'remora-grpc-obs', 'remora-http', 'nginx', 'remora-self'];
+const OBS_SCENARIO = 'remora-grpc-obs';
 const ALL_SCENARIOS = [...HTTP_SCENARIOS, 'internal-direct', 'multicore', 'soak'];
 
 let interrupted = false;
@@ -202,8 +220,9 @@ function buildInfo(build) {
 /** Ports for every listener, all picked at run time. */
 async function allocatePorts() {
   const names = [
-    'httpEcho', 'grpcEcho', 'mcGrpcEcho', 'nginxA', 'nginxB',
-    ...['A', 'B', 'Bh', 'mc1A', 'mc1B', 'mc2A', 'mc2B'].flatMap((s) => [`${s}http`, `${s}grpc`, `${s}internal`, `${s}metrics`]),
+    'httpEcho', 'grpcEcho', 'mcGrpcEcho', 'nginxA', 'nginxB', 'collector',
+    ...['A', 'B', 'Bh', 'oA', 'oB', 'mc1A', 'mc1B', 'mc2A', 'mc2B']
+      .flatMap((s) => [`${s}http`, `${s}grpc`, `${s}internal`, `${s}metrics`]),
   ];
   const ports = {};
   const seen = new Set();
@@ -216,27 +235,30 @@ async function allocatePorts() {
   return ports;
 }
 
-function daprdArgs(ports, key, { appId, appPort, appProtocol, workers }) {
-  return [
-    '--app-id', appId, '--app-port', String(appPort), '--app-protocol', appProtocol,
-    '--dapr-http-port', String(ports[`${key}http`]), '--dapr-grpc-port', String(ports[`${key}grpc`]),
-    '--dapr-internal-grpc-port', String(ports[`${key}internal`]), '--metrics-port', String(ports[`${key}metrics`]),
-    '--dapr-listen-addresses', '127.0.0.1', '--dapr-internal-grpc-listen-address', '127.0.0.1',
-    '--metrics-listen-address', '127.0.0.1', '--log-level', 'warn', '--worker-threads', String(workers),
-    '--dapr-graceful-shutdown-seconds', '1',
-  ];
-}
+/** The ports of one sidecar, by its key in allocatePorts(). */
+const sidecarPorts = (ports, key) => ({
+  http: ports[`${key}http`], grpc: ports[`${key}grpc`], internal: ports[`${key}internal`], metrics: ports[`${key}metrics`],
+});
 
 const APP_IDS = {
-  'sidecar-A': 'bench-a', 'sidecar-B': 'bench-b', 'sidecar-Bh': 'bench-bh',
+  'sidecar-A': 'bench-a', 'sidecar-B': 'bench-b', 'sidecar-Bh': 'bench-bh', 'obs-A': 'bench-obs-a', 'obs-B': 'bench-obs-b',
   'mc1-A': 'bench-mc1-a', 'mc1-B': 'bench-mc1-b', 'mc2-A': 'bench-mc2-a', 'mc2-B': 'bench-mc2-b',
 };
 
-/** Starts the apps, the sidecars and the nginx chain; resolves once every one of them serves. */
+/**
+ * Starts the apps, the collector sink, the sidecars and the nginx chain; resolves once every
+ * one of them serves. obs-A and obs-B (remora-grpc-obs) have metrics and tracing on, every other
+ * sidecar has both off.
+ */
 async function startSystem(bin, ports, tmp) {
   const procs = {};
   const env = { HOME: path.join(tmp, 'home'), DAPR_HOST_IP: '127.0.0.1' };
   fs.mkdirSync(env.HOME, { recursive: true });
+
+  const sink = writeSinkConfig(tmp, 'collector', ports.collector);
+  procs.collector = startProcess({ name: 'collector', bin: bin.nginx, args: nginxArgs(sink), cpu: CLIENT_CPU });
+  await waitForPort(procs.collector, ports.collector, START_MS);
+  const observability = { config: writeObservabilityConfig(tmp, ports.collector) };
 
   procs.http_echo = startProcess({ name: 'http_echo', bin: bin.httpEcho, args: [String(ports.httpEcho)], cpu: CLIENT_CPU });
   procs.grpc_echo = startProcess({ name: 'grpc_echo', bin: bin.grpcEcho, args: [String(ports.grpcEcho)], cpu: CLIENT_CPU });
@@ -247,13 +269,16 @@ async function startSystem(bin, ports, tmp) {
     ['sidecar-A', 'A', { appPort: ports.httpEcho, appProtocol: 'http', workers: 1 }, SIDECAR_CPU],
     ['sidecar-B', 'B', { appPort: ports.grpcEcho, appProtocol: 'grpc', workers: 1 }, SIDECAR_CPU],
     ['sidecar-Bh', 'Bh', { appPort: ports.httpEcho, appProtocol: 'http', workers: 1 }, SIDECAR_CPU],
+    ['obs-A', 'oA', { appPort: ports.httpEcho, appProtocol: 'http', workers: 1, observability }, SIDECAR_CPU],
+    ['obs-B', 'oB', { appPort: ports.grpcEcho, appProtocol: 'grpc', workers: 1, observability }, SIDECAR_CPU],
     ['mc1-A', 'mc1A', { appPort: ports.httpEcho, appProtocol: 'http', workers: 1 }, null],
     ['mc1-B', 'mc1B', { appPort: ports.mcGrpcEcho, appProtocol: 'grpc', workers: 1 }, null],
     ['mc2-A', 'mc2A', { appPort: ports.httpEcho, appProtocol: 'http', workers: 2 }, null],
     ['mc2-B', 'mc2B', { appPort: ports.mcGrpcEcho, appProtocol: 'grpc', workers: 2 }, null],
   ];
   for (const [name, key, o, cpu] of sidecars) {
-    procs[name] = startProcess({ name, bin: bin.daprd, args: daprdArgs(ports, key, { appId: APP_IDS[name], ...o }), cpu, env });
+    const args = daprdArgs({ appId: APP_IDS[name], ports: sidecarPorts(ports, key), ...o });
+    procs[name] = startProcess({ name, bin: bin.daprd, args, cpu, env });
   }
   await Promise.all(sidecars.map(async ([name, key]) => {
     const base = `http://127.0.0.1:${ports[`${key}http`]}/v1.0`;
@@ -276,6 +301,10 @@ function scenarioDefinitions(ports) {
     direct: { url: `http://127.0.0.1:${ports.httpEcho}/echo`, procs: ['http_echo'], memory: ['http_echo'] },
     'remora-grpc': {
       url: invoke('A', APP_IDS['sidecar-B']), procs: ['sidecar-A', 'sidecar-B', 'grpc_echo'], memory: ['sidecar-A', 'sidecar-B'],
+    },
+    'remora-grpc-obs': {
+      url: invoke('oA', APP_IDS['obs-B']), procs: ['obs-A', 'obs-B', 'grpc_echo', 'collector'], memory: ['obs-A', 'obs-B'],
+      exporters: { 'obs-A': ports.oAmetrics, 'obs-B': ports.oBmetrics },
     },
     'remora-http': {
       url: invoke('A', APP_IDS['sidecar-Bh']), procs: ['sidecar-A', 'sidecar-Bh', 'http_echo'], memory: ['sidecar-A', 'sidecar-Bh'],
@@ -318,6 +347,7 @@ async function smokeTest(name, url) {
 async function measure(ctx, { scenario, measurement, round, pinned = true, load }) {
   const sc = ctx.scenarios[scenario];
   const procs = sc.procs.map((n) => ctx.procs[n]);
+  const spansBefore = sc.exporters ? await spanCounts(sc.exporters) : null;
   const peakWindow = procs.map((p) => resetPeak(p.pid));
   const ticksBefore = procs.map((p) => cpuTicks(p.pid));
   const cpu1Before = cpuJiffies(CLIENT_CPU);
@@ -335,6 +365,7 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   run.cpu1_util = utilisation(cpu1Before, cpu1After);
   run.cpu0_util = utilisation(cpu0Before, cpu0After);
   run.cpu1_util_tick_sampled = tickUtilisation(cpu1Before, cpu1After);
+  if (sc.exporters) await sleep(EXPORT_SETTLE_MS);
   for (const p of procs) {
     if (p.exit) throw new Error(`${p.name} exited during ${scenario} ${measurement}:\n${p.lines.slice(-30).join('\n')}`);
   }
@@ -344,15 +375,40 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   run.cpu_s = Object.fromEntries(procs.map((p, i) => [p.name, (cpuTicks(p.pid) - ticksBefore[i]) / tck]));
   run.cpu_s_per_10k = Object.fromEntries(Object.entries(run.cpu_s)
     .map(([n, s]) => [n, run.requests > 0 ? (s / run.requests) * 10000 : null]));
+  if (spansBefore) run.spans = spanDelta(spansBefore, await spanCounts(sc.exporters));
   if (run.failed) run.invalid_reasons.push(`failed: ${run.failed.split('\n')[0]}`);
   if (!(run.requests > 0)) run.invalid_reasons.push('no requests completed');
   if (run.errors > 0) run.invalid_reasons.push(`${run.errors} errors ${JSON.stringify(run.error_detail)}`);
   if (pinned && run.cpu1_util > CPU1_LIMIT) run.invalid_reasons.push(`CPU 1 ${(run.cpu1_util * 100).toFixed(0)} % > ${CPU1_LIMIT * 100} %`);
   run.pinned = pinned;
   run.valid = run.invalid_reasons.length === 0;
+  ctx.sent[scenario] = (ctx.sent[scenario] ?? 0) + (run.requests ?? 0);
   ctx.runs.push(run);
   ctx.progress(run);
   return run;
+}
+
+/** The span counters of each exporting sidecar ({ name: metrics port }); null where a scrape failed. */
+async function spanCounts(exporters) {
+  return Object.fromEntries(await Promise.all(Object.entries(exporters).map(async ([name, port]) => {
+    try {
+      return [name, (await scrapeMetrics(port)).counters];
+    } catch {
+      return [name, null];
+    }
+  })));
+}
+
+const SPAN_KEYS = ['exported_zipkin', 'exported_otlp', 'dropped_queue_full', 'dropped_export_failed'];
+
+/** The spans one run made each sidecar export and drop: counters after minus before. */
+function spanDelta(before, after) {
+  return Object.fromEntries(Object.keys(after).map((name) => {
+    const a = after[name];
+    const b = before[name];
+    if (!a || !b) return [name, null];
+    return [name, Object.fromEntries(SPAN_KEYS.map((k) => [k, Number.isFinite(a[k]) && Number.isFinite(b[k]) ? a[k] - b[k] : null]))];
+  }));
 }
 
 /** The HTTP measurements: closed-loop throughputs and open-loop latencies. */
@@ -396,7 +452,10 @@ async function warmUp(ctx) {
   const o = ctx.opts;
   const script = wrkScript(ctx.tmp, BODY);
   const untimed = (what, p) => p.then(
-    (r) => { if (r.errors > 0) process.stderr.write(`  warm-up ${what}: ${r.errors} errors\n`); },
+    (r) => {
+      ctx.sent[what] = (ctx.sent[what] ?? 0) + r.requests;
+      if (r.errors > 0) process.stderr.write(`  warm-up ${what}: ${r.errors} errors\n`);
+    },
     (err) => process.stderr.write(`  warm-up ${what}: ${err.message.split('\n')[0]}\n`),
   );
   for (const s of ctx.httpScenarios) {
@@ -482,6 +541,46 @@ async function soak(ctx, scenario) {
   };
 }
 
+/**
+ * What remora-grpc-obs's sidecars say they exported and dropped: one scrape of each one's
+ * metrics at the end of the run. Spans leave in batches from each sidecar's main loop, so the
+ * scrape is repeated once a second (at most 5 times) until the exported counts stop moving.
+ * Also checks that the plain sidecars really run with metrics off (their metrics port refuses
+ * connections), and reads how many batches the sink answered.
+ */
+async function exportFigures(ctx) {
+  const read = async () => Object.fromEntries(await Promise.all(['obs-A', 'obs-B'].map(async (name) => {
+    const key = name === 'obs-A' ? 'oA' : 'oB';
+    try {
+      return [name, await scrapeMetrics(ctx.ports[`${key}metrics`])];
+    } catch (err) {
+      return [name, { status: null, counters: null, error: err.message }];
+    }
+  })));
+  const exportedOf = (r) => Object.values(r).map((x) => `${x.counters?.exported_zipkin}/${x.counters?.exported_otlp}`).join(' ');
+  let last = await read();
+  for (let i = 0; i < 5; i++) {
+    await sleep(1000);
+    const next = await read();
+    const settled = exportedOf(next) === exportedOf(last);
+    last = next;
+    if (settled) break;
+  }
+  const sent = ctx.sent[OBS_SCENARIO] ?? 0;
+  for (const s of Object.values(last)) {
+    const z = s.counters?.exported_zipkin;
+    s.spans_per_request = sent > 0 && Number.isFinite(z) ? z / sent : null;
+  }
+  let plainMetrics;
+  try {
+    const r = await scrapeMetrics(ctx.ports.Ametrics);
+    plainMetrics = `ON (answered ${r.status})`;
+  } catch (err) {
+    plainMetrics = /ECONNREFUSED/.test(err.message) ? 'off (connection refused)' : `unknown (${err.message})`;
+  }
+  return { sidecars: last, requests_sent: sent, sink_requests: await sinkRequests(ctx.ports.collector), plain_metrics: plainMetrics };
+}
+
 // ---------------------------------------------------------------------------------------------
 // results
 
@@ -530,7 +629,7 @@ function multicoreSummary(runs) {
  * Quick mode's check: every scenario and measurement produced figures (requests and no
  * errors), and the memory, soak and multi-core figures exist. Never a speed.
  */
-function completenessProblems(ctx, summary, memoryFig, soaks, multicore) {
+function completenessProblems(ctx, summary, memoryFig, soaks, multicore, observability) {
   const problems = [];
   const need = (cond, what) => { if (!cond) problems.push(what); };
   const measurementIds = httpMeasurements(ctx).map((m) => m.id);
@@ -560,6 +659,15 @@ function completenessProblems(ctx, summary, memoryFig, soaks, multicore) {
     need(Number.isFinite(summary['internal-direct']?.h2_lat?.latency_us?.p99?.median), 'internal-direct: no latency percentiles');
   }
   if (ctx.wants('multicore')) need(multicore?.ratio?.median > 0 && multicore.invalid_runs === 0, 'multicore: no clean ratio');
+  if (ctx.wants(OBS_SCENARIO) && ctx.wants('remora-grpc')) {
+    need(observability?.rps?.rps_c50?.ratio?.median > 0, `${OBS_SCENARIO}: no req/s ratio against remora-grpc`);
+    for (const [name, s] of Object.entries(observability?.export?.sidecars ?? { 'obs-A': {}, 'obs-B': {} })) {
+      const k = s.counters;
+      need(k && k.http_server_requests + k.grpc_server_requests > 0, `${name}: its metrics scrape has no request counts`);
+      need(k?.exported_zipkin > 0 && k?.exported_otlp > 0, `${name}: no spans exported to Zipkin and OTLP`);
+    }
+    need(/^off/.test(observability?.export?.plain_metrics ?? ''), 'sidecar-A: metrics are not off');
+  }
   if (ctx.wants('soak')) {
     for (const s of soaks) {
       const growth = Object.values(s.processes).every((p) => Number.isFinite(p.growth_pct));
@@ -611,14 +719,18 @@ async function main() {
     const procs = await startSystem(bin, ports, tmp);
     const idle = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, memory(p.pid).rss]));
     const ctx = {
-      opts, bin, tmp, procs, runs: [], scenarios: scenarioDefinitions(ports),
+      opts, bin, tmp, procs, ports, runs: [], scenarios: scenarioDefinitions(ports),
+      sent: {}, // requests sent through each scenario (the measured runs and the warm-up)
       httpScenarios: HTTP_SCENARIOS.filter((s) => opts.only.includes(s)),
       wants: (s) => opts.only.includes(s),
       peaks: {}, // highest VmHWM seen per process (each run resets the window)
       progress: progressLine,
     };
 
-    for (const s of ctx.httpScenarios) await smokeTest(s, ctx.scenarios[s].url);
+    for (const s of ctx.httpScenarios) {
+      await smokeTest(s, ctx.scenarios[s].url);
+      ctx.sent[s] = (ctx.sent[s] ?? 0) + 1;
+    }
     if (ctx.wants('multicore')) for (const s of ['remora-grpc-wt1', 'remora-grpc-wt2']) await smokeTest(s, ctx.scenarios[s].url);
     if (ctx.wants('soak')) for (const s of ['remora-grpc', 'nginx']) await smokeTest(s, ctx.scenarios[s].url);
     if (types) {
@@ -641,6 +753,7 @@ async function main() {
         soaks.push(await soak(ctx, s));
       }
     }
+    const exported = ctx.wants(OBS_SCENARIO) ? await exportFigures(ctx) : null;
     const memoryFig = memoryFigures(procs, idle, ctx);
     const processes = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, { pid: p.pid, cpu: p.cpu, cmdline: p.cmdline }]));
     await stopAll(3000);
@@ -649,7 +762,8 @@ async function main() {
     const summary = summarise(ctx.runs.filter((r) => r.measurement !== 'soak'));
     const added = addedLatency(ctx.runs, ctx.httpScenarios, loadMeasurements);
     const multicore = multicoreSummary(ctx.runs);
-    const targets = evaluateTargets(summary, added, memoryFig);
+    const observability = observabilitySummary(ctx.runs, summary, exported);
+    const targets = evaluateTargets(summary, added, memoryFig, observability);
     const ratioTable = ratios(summary, ctx.httpScenarios);
     const memoryProcs = Object.fromEntries(Object.entries(ctx.scenarios).map(([s, v]) => [s, v.memory]));
     const wallS = (Date.now() - t0) / 1000;
@@ -666,13 +780,14 @@ async function main() {
       internalBlock(summary),
       multicoreBlock(multicore),
       soakBlock(soaks),
+      observabilityBlock(observability),
       ratioBlock(ratioTable),
       targetBlock(targets),
       invalidBlock(ctx.runs),
     ].filter((x) => x !== null).join('\n');
     console.log(report);
 
-    const problems = opts.quick ? completenessProblems(ctx, summary, memoryFig, soaks, multicore) : [];
+    const problems = opts.quick ? completenessProblems(ctx, summary, memoryFig, soaks, multicore, observability) : [];
     const result = {
       date: new Date(t0).toISOString(),
       wall_s: wallS,
@@ -686,6 +801,12 @@ async function main() {
         h2load: { throughput: 'c4 m16', latency: 'c1 m1' },
         sidecar_cpu: SIDECAR_CPU, client_cpu: CLIENT_CPU, cpu1_limit: CPU1_LIMIT,
         peak_rss_limit_bytes: PEAK_RSS_LIMIT, sidecar_worker_threads: 1,
+        observability: {
+          plain_sidecars: '--enable-metrics=false, no Configuration',
+          obs_sidecars: '--enable-metrics=true, Configuration: samplingRate "1", Zipkin and OTLP/HTTP exporters',
+          collector: 'nginx sink on the client CPU: 202 to Zipkin, 200 {} to OTLP, bodies discarded',
+          cost_limit_pct: OBSERVABILITY_COST_LIMIT_PCT,
+        },
       },
       processes,
       runs: ctx.runs,
@@ -694,6 +815,7 @@ async function main() {
       memory: memoryFig,
       soak: soaks,
       multicore,
+      observability,
       ratios: ratioTable,
       targets,
       quick_check: opts.quick ? { passed: problems.length === 0, problems } : null,

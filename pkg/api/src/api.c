@@ -1,10 +1,10 @@
 /*
- * api.c - routing of the Dapr HTTP API and the handler plumbing (body collection, API log).
+ * api.c - routing of the Dapr HTTP API and the handler plumbing (body collection, what the
+ * API log learns about each request).
  */
 #include <stdlib.h>
 
 #include "base/buf.h"
-#include "base/log.h"
 #include "internal.h"
 
 enum route_id {
@@ -31,27 +31,72 @@ static const router_route_t public_routes[] = {
     { "GET", "/v1.0/metadata", R_METADATA_GET },
 };
 
+/* daprd's EndpointSettings: the name its API log shows with obfuscateURLs, and whether
+ * omitHealthChecks skips it. The fallback is "InvokeService" (set in dispatch()). */
+static const struct {
+    const char *name;
+    int health;
+} endpoints[] = {
+    [R_HEALTHZ] = { "Healthz", 1 },
+    [R_HEALTHZ_OUTBOUND] = { "HealthzOutbound", 1 },
+    [R_METADATA_GET] = { "GetMetadata", 0 },
+    [R_METADATA_PUT] = { "PutMetadata", 0 },
+    [R_SHUTDOWN] = { "Shutdown", 0 },
+};
+
 static void buf_cleanup(void *b)
 {
     base_buf_free(b);
 }
 
-static void api_log(api_t *api, mw_exchange_t *x, const router_route_t *route, base_slice_t path)
+static int hexval(char c)
 {
-    const http_request_t *r = &x->http->req;
-    const config_t *cfg = api->cfg;
-    if (!api->api_logging)
-        return;
-    if (route && (route->id == R_HEALTHZ || route->id == R_HEALTHZ_OUTBOUND) && cfg->spec.api_logging_omit_health_checks)
-        return;
-    /* obfuscateURLs logs the route template instead of the concrete path (daprd). */
-    const char *shown = cfg->spec.api_logging_obfuscate_urls && route ? route->pattern : NULL;
-    char *method = base_pool_printf(x->http->pool, "%.*s %.*s", (int)r->method.len, r->method.base,
-                                    shown ? (int)strlen(shown) : (int)path.len, shown ? shown : path.base);
-    const base_slice_t *ua = http_headers_get(&r->headers, "user-agent");
-    char *useragent = ua ? base_pool_strndup(x->http->pool, ua->base, ua->len) : NULL;
-    base_log_kv(BASE_LOG_INFO, BASE_LOG_SCOPE_HTTP_INFO, "HTTP API Called", "method", method ? method : "",
-                "useragent", useragent ? useragent : "", NULL);
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Go's url.QueryUnescape, which daprd applies to every route parameter: %XX decoded, '+' a
+ * space. An invalid escape fails with Go's message, quoting up to three bytes from the '%'. */
+static int query_unescape(base_pool_t *pool, base_slice_t in, base_slice_t *out, char **why)
+{
+    char *d = base_pool_alloc(pool, in.len + 1);
+    if (!d)
+        return -1;
+    size_t o = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.base[i];
+        if (c == '%') {
+            if (i + 2 >= in.len || hexval(in.base[i + 1]) < 0 || hexval(in.base[i + 2]) < 0) {
+                size_t n = BASE_MIN(in.len - i, (size_t)3);
+                base_buf_t q = BASE_BUF_INIT;
+                for (size_t k = 0; k < n; k++) {
+                    unsigned char b = (unsigned char)in.base[i + k];
+                    if (b < 0x20 || b >= 0x7f)
+                        base_buf_printf(&q, "\\x%02x", b);
+                    else if (b == '"' || b == '\\')
+                        base_buf_printf(&q, "\\%c", b);
+                    else
+                        base_buf_append(&q, &in.base[i + k], 1);
+                }
+                *why = base_pool_printf(pool, "invalid URL escape \"%.*s\"", (int)q.len, q.base ? q.base : "");
+                base_buf_free(&q);
+                return -1;
+            }
+            c = (char)(hexval(in.base[i + 1]) << 4 | hexval(in.base[i + 2]));
+            i += 2;
+        } else if (c == '+') {
+            c = ' ';
+        }
+        d[o++] = c;
+    }
+    d[o] = '\0';
+    *out = base_slice(d, o);
+    return 0;
 }
 
 static void dispatch(api_t *api, mw_exchange_t *x, const router_route_t *routes, size_t n, int public_port)
@@ -65,15 +110,18 @@ static void dispatch(api_t *api, mw_exchange_t *x, const router_route_t *routes,
     }
     x->handler_data = ar;
     const router_route_t *route = router_match(routes, n, ex->req.method, path, &ar->params);
-    api_log(api, x, route, path);
     if (!route) {
-        if (public_port)
+        if (public_port) {
             mw_reply_error_status(x, 404, BASE_ERR_DIRECT_INVOKE_NO_APP_ID, "not found");
-        else
+        } else {
+            x->endpoint = "InvokeService";
             api_fallback(api, x);
+        }
         return;
     }
     ar->route = route->id;
+    x->endpoint = endpoints[route->id].name;
+    x->endpoint_health = endpoints[route->id].health != 0;
     switch (route->id) {
     case R_HEALTHZ:
         api_healthz(api, x);
@@ -84,11 +132,25 @@ static void dispatch(api_t *api, mw_exchange_t *x, const router_route_t *routes,
     case R_METADATA_GET:
         api_metadata_get(api, x);
         break;
-    case R_METADATA_PUT:
-        /* answered at the end of the body */
+    case R_METADATA_PUT: {
+        /* answered at the end of the body; daprd unescapes the key before its handler runs */
+        char *why = NULL;
+        if (query_unescape(ex->pool, router_param(&ar->params, "key"), &ar->key, &why) != 0) {
+            if (!why) {
+                mw_reply_error(x, BASE_ERR_INTERNAL, NULL);
+                break;
+            }
+            char *msg = base_pool_printf(ex->pool, "failed to unescape request parameter \"key\". Error: %s\n", why);
+            /* Go's http.Error */
+            http_headers_set(&ex->res.headers, ex->pool, BASE_SLICE_LIT("X-Content-Type-Options"),
+                             BASE_SLICE_LIT("nosniff"));
+            mw_reply(x, 400, "text/plain; charset=utf-8", msg ? base_slice_cstr(msg) : BASE_SLICE_NULL);
+            break;
+        }
         if (base_pool_cleanup_add(ex->pool, buf_cleanup, &ar->body) != 0)
             mw_reply_error(x, BASE_ERR_INTERNAL, NULL);
         break;
+    }
     case R_SHUTDOWN:
         api_shutdown(api, x);
         break;
@@ -137,7 +199,7 @@ static void on_end(void *ctx, mw_exchange_t *x)
         mw_reply_error(x, BASE_ERR_BODY_TOO_LARGE, "metadata value exceeds 65536 bytes");
         return;
     }
-    api_metadata_put(api, x, router_param(&ar->params, "key"), base_buf_slice(&ar->body));
+    api_metadata_put(api, x, ar->key, base_buf_slice(&ar->body));
 }
 
 static void on_abort(void *ctx, mw_exchange_t *x)
@@ -165,7 +227,6 @@ api_t *api_new(const config_t *cfg, const api_hooks_t *hooks)
     if (hooks)
         api->hooks = *hooks;
     atomic_init(&api->state, API_STARTING);
-    api->api_logging = cfg->enable_api_logging >= 0 ? cfg->enable_api_logging : cfg->spec.api_logging_enabled > 0;
     pthread_mutex_init(&api->lock, NULL);
     return api;
 }

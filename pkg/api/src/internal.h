@@ -21,9 +21,8 @@ struct api {
     const config_t *cfg;
     api_hooks_t hooks;
     atomic_int state;
-    int api_logging;        /* effective: flag, else spec.logging.apiLogging.enabled */
     pthread_mutex_t lock;   /* guards extended */
-    api_kv_t *extended;
+    api_kv_t *extended;     /* PUT /v1.0/metadata values, sorted by key */
     size_t extended_count;
 };
 
@@ -32,6 +31,7 @@ typedef struct api_request {
     int route;
     struct invoke_call *call;   /* an invocation in flight */
     router_params_t params;
+    base_slice_t key;       /* PUT /v1.0/metadata/{key}: the key, percent-decoded */
     base_buf_t body;        /* freed by a pool cleanup */
     int too_large;
 } api_request_t;
@@ -39,7 +39,7 @@ typedef struct api_request {
 void api_healthz(api_t *api, mw_exchange_t *x);
 void api_healthz_outbound(api_t *api, mw_exchange_t *x);
 void api_metadata_get(api_t *api, mw_exchange_t *x);
-/* Stores the body of PUT /v1.0/metadata/{key}. */
+/* Stores the body of PUT /v1.0/metadata/{key} (the key already percent-decoded). */
 void api_metadata_put(api_t *api, mw_exchange_t *x, base_slice_t key, base_slice_t value);
 void api_shutdown(api_t *api, mw_exchange_t *x);
 /* Everything no route matched: invocation by header/URL, else 404 ERR_DIRECT_INVOKE. */

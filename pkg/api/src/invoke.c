@@ -154,6 +154,9 @@ void api_fallback(api_t *api, mw_exchange_t *x)
         mw_reply_error(x, BASE_ERR_DIRECT_INVOKE_NO_APP_ID, NULL);
         return;
     }
+    /* For the API log ("InvokeService/<id>"): the id as addressed, namespace included. */
+    x->endpoint_app_id = t.namespace_.base ? base_slice(t.id.base, (size_t)(t.namespace_.base + t.namespace_.len - t.id.base))
+                                           : t.id;
     base_pool_t *pool = ex->pool;
     if (t.id.len == 0 || memchr(t.namespace_.base ? t.namespace_.base : "", '.', t.namespace_.len)) {
         char *msg = base_pool_printf(pool, "failed to invoke, id: %.*s, err: invalid app id %.*s", (int)t.id.len,
@@ -176,6 +179,8 @@ void api_fallback(api_t *api, mw_exchange_t *x)
         mw_reply_error_status(x, 400, BASE_ERR_DIRECT_INVOKE, msg);
         return;
     }
+    x->invoke_app = t.id; /* the span becomes CallLocal/<id>/<method> */
+    x->invoke_method = method;
     invoke_t *inv = worker_invoke;
     if (!inv || api_get_state(api) == API_STARTING) {
         mw_reply_error(x, BASE_ERR_DIRECT_INVOKE, "failed to invoke, invoke API is not ready");

@@ -21,6 +21,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "dapr/proto/common/v1/common.pb-c.h"
+#include "diag/metrics.h"
 #include "http/client.h"
 #include "messaging/messaging.h"
 #include "pb/pb.h"
@@ -83,6 +84,10 @@ struct appchannel_call {
     rpc_call_t *rcall;
     http_headers_t head_md; /* gRPC: initial metadata */
     appchannel_call_t *next;
+    /* observability: the call to the app */
+    uint64_t obs_start_ns;
+    uint64_t obs_sent, obs_recv; /* body bytes (HTTP) or message bytes (gRPC) */
+    int obs_status;              /* HTTP status of the app's answer, 0 before it */
 };
 
 static void start_call(appchannel_call_t *call);
@@ -254,6 +259,7 @@ static void finish(appchannel_call_t *call, int err, const char *errmsg, const h
 static void on_http_head(http_client_req_t *req, void *ud, int status, const http_headers_t *headers)
 {
     appchannel_call_t *call = ud;
+    call->obs_status = status;
     if (call->cancelled)
         return;
     const base_slice_t *ct = http_headers_get(headers, "content-type");
@@ -278,6 +284,7 @@ static void on_http_data(http_client_req_t *req, void *ud, base_slice_t chunk)
 {
     appchannel_call_t *call = ud;
     (void)req;
+    call->obs_recv += chunk.len;
     if (!call->cancelled && call->cbs.on_data)
         call->cbs.on_data(call, call->ud, chunk);
 }
@@ -290,11 +297,28 @@ static void on_http_writable(http_client_req_t *req, void *ud)
         call->cbs.on_writable(call, call->ud);
 }
 
+/* daprd's HTTP client families (pkg/channel/http/http_channel.go): recorded for calls the
+ * app answered; the path label is "/" + the invoked method. */
+static void record_http_call(appchannel_call_t *call)
+{
+    if (!call->obs_status || !diag_metrics_on())
+        return;
+    char raw[512], path[512], status[12];
+    int n = snprintf(raw, sizeof raw, "/%.*s", (int)call->req.method.len, call->req.method.base);
+    base_slice_t p = diag_http_path_label(base_slice(raw, (size_t)BASE_MIN(n, (int)sizeof raw - 1)), path, sizeof path);
+    base_slice_t m = diag_http_method_label(call->req.verb);
+    base_slice_t l[3] = { m, p, diag_status_label(call->obs_status, status) };
+    diag_record(DIAG_HTTP_CLIENT, l, diag_ms_since(call->obs_start_ns, base_now_ns()));
+    diag_record(DIAG_HTTP_CLIENT_SENT_BYTES, l, (double)call->obs_sent);
+    diag_record(DIAG_HTTP_CLIENT_RECV_BYTES, NULL, (double)call->obs_recv);
+}
+
 static void on_http_done(http_client_req_t *req, void *ud, int err, const char *errmsg)
 {
     appchannel_call_t *call = ud;
     (void)req;
     call->hreq = NULL;
+    record_http_call(call);
     finish(call, err, errmsg, NULL);
 }
 
@@ -512,12 +536,14 @@ static void start_http(appchannel_call_t *call)
         finish(call, UV_ENOMEM, "out of memory", NULL);
         return;
     }
+    call->obs_start_ns = base_now_ns();
     call->hreq = http_client_request(ch->http, cfg->app_channel_address, cfg->app_port, r->verb,
                                      base_slice_cstr(target), &h, r->content_length, &http_cbs, call);
     if (!call->hreq) {
         finish(call, UV_ENOMEM, "out of memory", NULL);
         return;
     }
+    call->obs_sent += call->body.len;
     if (call->body.len)
         http_client_req_write(call->hreq, call->body.base, call->body.len);
     base_buf_free(&call->body);
@@ -539,6 +565,7 @@ static void on_rpc_message(rpc_call_t *rc, void *ud, base_slice_t msg)
 {
     appchannel_call_t *call = ud;
     (void)rc;
+    call->obs_recv += msg.len;
     base_buf_free(&call->body);
     base_buf_append(&call->body, msg.base, msg.len); /* the one InvokeResponse */
 }
@@ -548,6 +575,14 @@ static void on_rpc_close(rpc_call_t *rc, void *ud, int status, base_slice_t mess
     appchannel_call_t *call = ud;
     (void)rc;
     call->rcall = NULL;
+    if (diag_metrics_on()) {
+        /* the ocgrpc client families of daprd's connection to the app */
+        base_slice_t method = BASE_SLICE_LIT(ONINVOKE_PATH);
+        base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(status)) };
+        diag_record(DIAG_GRPC_CLIENT, l, diag_ms_since(call->obs_start_ns, base_now_ns()));
+        diag_record(DIAG_GRPC_CLIENT_SENT_BYTES, &method, (double)call->obs_sent);
+        diag_record(DIAG_GRPC_CLIENT_RECV_BYTES, &method, (double)call->obs_recv);
+    }
     if (call->cancelled) {
         finish(call, 0, NULL, NULL);
         return;
@@ -666,6 +701,8 @@ static void start_grpc(appchannel_call_t *call)
     }
     dapr__proto__common__v1__invoke_request__pack(&m, buf);
     base_buf_free(&call->body);
+    call->obs_start_ns = base_now_ns();
+    call->obs_sent = len;
     call->rcall = rpc_call_start(ch->rpc, ch->address, ONINVOKE_PATH, &md, 0, &rpc_cbs, call);
     if (!call->rcall) {
         free(buf);
@@ -831,8 +868,10 @@ int appchannel_call_write(appchannel_call_t *call, const void *data, size_t len)
             ex->body_cbs->on_data(ex, base_slice(data, len));
         return 0;
     }
-    if (call->hreq)
+    if (call->hreq) {
+        call->obs_sent += len;
         return http_client_req_write(call->hreq, data, len);
+    }
     /* gRPC (whole body needed) or still queued: keep it; the caller is bounded by the body
      * limit and by appchannel_call_pending() */
     if (call->ch->grpc && call->ch->cfg->max_body_size > 0 &&

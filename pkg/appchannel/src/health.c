@@ -11,6 +11,7 @@
 
 #include "base/log.h"
 #include "base/pool.h"
+#include "diag/metrics.h"
 #include "http/client.h"
 #include "rpc/rpc.h"
 
@@ -25,6 +26,7 @@ struct app_health {
     int failures;
     int probing;     /* a probe is in flight */
     int probe_status; /* HTTP status of the probe in flight */
+    uint64_t probe_ns; /* when it started */
     int stopping;
     http_client_t *http;
     rpc_client_t *rpc;
@@ -70,6 +72,11 @@ static void on_http_done(http_client_req_t *req, void *ud, int err, const char *
         snprintf(why, sizeof(why), "%s", errmsg ? errmsg : "probe failed");
     else
         snprintf(why, sizeof(why), "health check returned HTTP %d", h->probe_status);
+    if (h->probe_status && diag_metrics_on()) {
+        char num[12];
+        base_slice_t l = diag_status_label(h->probe_status, num);
+        diag_record(DIAG_HTTP_HEALTH, &l, diag_ms_since(h->probe_ns, base_now_ns()));
+    }
     record(h, !err && h->probe_status >= 200 && h->probe_status < 300, why);
 }
 
@@ -87,6 +94,10 @@ static void on_rpc_close(rpc_call_t *call, void *ud, int status, base_slice_t me
     char why[300];
     snprintf(why, sizeof(why), "health check returned %s: %.*s", rpc_status_name(status), (int)message.len,
              message.base);
+    if (diag_metrics_on()) {
+        base_slice_t l = base_slice_cstr(diag_grpc_code_name(status));
+        diag_record(DIAG_GRPC_HEALTH, &l, diag_ms_since(h->probe_ns, base_now_ns()));
+    }
     record(h, status == RPC_OK, why);
 }
 
@@ -99,6 +110,7 @@ static void probe(uv_timer_t *t)
         return;
     h->probing = 1;
     h->probe_status = 0;
+    h->probe_ns = base_now_ns();
     const config_t *cfg = h->cfg;
     if (h->rpc) {
         static const uint8_t empty[1];

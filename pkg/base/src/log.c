@@ -69,14 +69,22 @@ static void timestamp(char *out, size_t cap)
     snprintf(out + n, cap - n, ".%09ldZ", ts.tv_nsec);
 }
 
-/* logfmt value: bare when it is a plain token, quoted with \" \\ \n escapes otherwise. */
+/* logrus's TextFormatter: a value is bare when every character is a letter, a digit or one of
+ * -._/@^+ (so an empty value is bare too), else quoted as Go's %q quotes it. */
+static int text_plain(const char *v)
+{
+    for (const char *p = v; *p; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+              c == '.' || c == '_' || c == '/' || c == '@' || c == '^' || c == '+'))
+            return 0;
+    }
+    return 1;
+}
+
 static void text_value(base_buf_t *b, const char *v)
 {
-    int plain = *v != '\0';
-    for (const char *p = v; *p && plain; p++)
-        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || (unsigned char)*p >= 0x7f)
-            plain = 0;
-    if (plain) {
+    if (text_plain(v)) {
         base_buf_append_str(b, v);
         return;
     }
@@ -88,6 +96,10 @@ static void text_value(base_buf_t *b, const char *v)
             base_buf_append(b, esc, 2);
         } else if (c == '\n') {
             base_buf_append(b, "\\n", 2);
+        } else if (c == '\r') {
+            base_buf_append(b, "\\r", 2);
+        } else if (c == '\t') {
+            base_buf_append(b, "\\t", 2);
         } else if (c < 0x20 || c == 0x7f) {
             base_buf_printf(b, "\\x%02x", c);
         } else {
@@ -103,56 +115,94 @@ static void text_pair(base_buf_t *b, const char *k, const char *v)
     text_value(b, v);
 }
 
-static void emit(base_log_level_t level, const char *scope, const char *msg, va_list *kv)
+/* Every field of a line but time, level and msg, sorted by name as logrus sorts them; an extra
+ * field named like a fixed one replaces it (logrus's WithFields). Returns the count. */
+static size_t collect(base_log_field_t *out, const char *scope, const base_log_field_t *extra,
+                      size_t n)
+{
+    const base_log_field_t fixed[] = {
+        { "app_id", cfg.app_id, 0 }, { "instance", cfg.instance, 0 }, { "scope", scope, 0 },
+        { "type", "log", 0 },        { "ver", cfg.version, 0 },
+    };
+    size_t k = 0;
+    if (n > BASE_LOG_MAX_FIELDS)
+        n = BASE_LOG_MAX_FIELDS;
+    for (size_t i = 0; i < n; i++)
+        if (extra[i].key)
+            out[k++] = extra[i];
+    size_t nextra = k;
+    for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+        size_t j = 0;
+        while (j < nextra && strcmp(out[j].key, fixed[i].key) != 0)
+            j++;
+        if (j == nextra)
+            out[k++] = fixed[i];
+    }
+    for (size_t i = 1; i < k; i++) {
+        base_log_field_t f = out[i];
+        size_t j = i;
+        for (; j > 0 && strcmp(out[j - 1].key, f.key) > 0; j--)
+            out[j] = out[j - 1];
+        out[j] = f;
+    }
+    return k;
+}
+
+static void json_line(base_buf_t *b, const char *lvl, const char *msg, const char *ts,
+                      const base_log_field_t *f, size_t n)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return;
+    /* logrus encodes a map: every key sorted, time, level and msg included */
+    const base_log_field_t head[] = { { "level", lvl, 0 }, { "msg", msg, 0 }, { "time", ts, 0 } };
+    size_t h = 0;
+    for (size_t i = 0; i <= n; i++) {
+        while (h < 3 && (i == n || strcmp(head[h].key, f[i].key) < 0)) {
+            cJSON_AddStringToObject(o, head[h].key, head[h].str);
+            h++;
+        }
+        if (i == n)
+            break;
+        if (f[i].str)
+            cJSON_AddStringToObject(o, f[i].key, f[i].str);
+        else
+            cJSON_AddNumberToObject(o, f[i].key, (double)f[i].num);
+    }
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    if (!s)
+        return;
+    base_buf_append_str(b, s);
+    cJSON_free(s);
+}
+
+static void emit(base_log_level_t level, const char *scope, const char *msg,
+                 const base_log_field_t *extra, size_t nextra)
 {
     char ts[64];
     timestamp(ts, sizeof(ts));
     base_buf_t b = BASE_BUF_INIT;
     const char *lvl = level_names[level];
+    base_log_field_t f[BASE_LOG_MAX_FIELDS + 5];
+    size_t n = collect(f, scope, extra, nextra);
 
     if (cfg.json) {
-        cJSON *o = cJSON_CreateObject();
-        if (!o)
+        json_line(&b, lvl, msg, ts, f, n);
+        if (!b.base)
             return;
-        cJSON_AddStringToObject(o, "app_id", cfg.app_id);
-        cJSON_AddStringToObject(o, "instance", cfg.instance);
-        cJSON_AddStringToObject(o, "level", lvl);
-        cJSON_AddStringToObject(o, "msg", msg);
-        cJSON_AddStringToObject(o, "scope", scope);
-        cJSON_AddStringToObject(o, "time", ts);
-        cJSON_AddStringToObject(o, "type", "log");
-        cJSON_AddStringToObject(o, "ver", cfg.version);
-        if (kv) {
-            const char *k;
-            while ((k = va_arg(*kv, const char *)) != NULL) {
-                const char *v = va_arg(*kv, const char *);
-                cJSON_AddStringToObject(o, k, v ? v : "");
-            }
-        }
-        char *s = cJSON_PrintUnformatted(o);
-        cJSON_Delete(o);
-        if (!s)
-            return;
-        base_buf_append_str(&b, s);
-        cJSON_free(s);
     } else {
-        /* Dapr's text order: time, level, msg, then the other fields by name. */
+        /* logrus's text order: time, level, msg, then the other fields by name. */
         base_buf_append_str(&b, "time=");
         text_value(&b, ts);
         text_pair(&b, "level", lvl);
         text_pair(&b, "msg", msg);
-        if (kv) {
-            const char *k;
-            while ((k = va_arg(*kv, const char *)) != NULL) {
-                const char *v = va_arg(*kv, const char *);
-                text_pair(&b, k, v ? v : "");
-            }
+        for (size_t i = 0; i < n; i++) {
+            if (f[i].str)
+                text_pair(&b, f[i].key, f[i].str);
+            else
+                base_buf_printf(&b, " %s=%lld", f[i].key, f[i].num);
         }
-        text_pair(&b, "app_id", cfg.app_id);
-        text_pair(&b, "instance", cfg.instance);
-        text_pair(&b, "scope", scope);
-        text_pair(&b, "type", "log");
-        text_pair(&b, "ver", cfg.version);
     }
     base_buf_append(&b, "\n", 1);
     if (b.base) {
@@ -162,14 +212,28 @@ static void emit(base_log_level_t level, const char *scope, const char *msg, va_
     base_buf_free(&b);
 }
 
+void base_log_fields(base_log_level_t level, const char *scope, const char *msg,
+                     const base_log_field_t *fields, size_t count)
+{
+    emit(level, scope, msg, fields, count);
+}
+
 void base_log_kv(base_log_level_t level, const char *scope, const char *msg, ...)
 {
     if (!base_log_enabled(level))
         return;
+    base_log_field_t f[BASE_LOG_MAX_FIELDS];
+    size_t n = 0;
     va_list ap;
     va_start(ap, msg);
-    emit(level, scope, msg, &ap);
+    const char *k;
+    while ((k = va_arg(ap, const char *)) != NULL) {
+        const char *v = va_arg(ap, const char *);
+        if (n < BASE_LOG_MAX_FIELDS)
+            f[n++] = (base_log_field_t){ k, v ? v : "", 0 };
+    }
     va_end(ap);
+    emit(level, scope, msg, f, n);
 }
 
 void base_log(base_log_level_t level, const char *scope, const char *fmt, ...)
@@ -181,5 +245,5 @@ void base_log(base_log_level_t level, const char *scope, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    emit(level, scope, msg, NULL);
+    emit(level, scope, msg, NULL, 0);
 }

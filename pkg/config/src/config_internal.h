@@ -55,6 +55,9 @@ int cfg_yaml_load_configuration(config_t *cfg, const char *path, char *err, size
 /* Loads the Component documents of one file into cfg->components. */
 int cfg_yaml_load_components(config_t *cfg, const char *path, char *err, size_t errlen);
 void cfg_spec_free(config_spec_t *spec);
+/* Computes spec->enabled_features from spec->features (see config.h). Returns 0, or -1 when
+ * out of memory. */
+int cfg_features_resolve(config_spec_t *spec);
 void cfg_component_free(config_component_t *c);
 
 /* ---- stable port (stableport.c) ---- */

@@ -331,6 +331,97 @@ static double sampling_rate(const char *s)
     return v > 1 ? 1 : v;
 }
 
+static void kv_free(config_kv_t *kv, size_t n);
+
+/* One header of spec.tracing.otel.headers: Dapr's CRD form {name, value} (value: any
+ * scalar, missing or null → ""). */
+static int otel_header_item(walk_t *w, const yaml_node_t *it, const char *path, config_kv_t **kv, size_t *n)
+{
+    if (want_map(w, it, path) <= 0)
+        return w->failed ? -1 : fail_at(w, it, "%s: expected a mapping with name and value", path);
+    config_kv_t *slot = cfg_push(kv, n, sizeof(*slot));
+    if (!slot)
+        return fail_oom(w);
+    char kp[160];
+    pathf(kp, sizeof(kp), "%s.name", path);
+    if (get_str(w, it, "name", kp, &slot->name) != 0)
+        return -1;
+    pathf(kp, sizeof(kp), "%s.value", path);
+    if (get_str(w, it, "value", kp, &slot->value) != 0)
+        return -1;
+    if (!slot->name || !*slot->name)
+        return fail_at(w, it, "%s: a header needs a name", path);
+    if (!slot->value && !(slot->value = cfg_strdup("")))
+        return fail_oom(w);
+    return 0;
+}
+
+/* spec.tracing.otel.headers: a list of {name, value} as in daprd's Configuration CRD, or (a
+ * Remora extension) a mapping of name: value. Replaces the list of an earlier file. The names
+ * and values are checked once every source is merged (config.c). */
+static int parse_otel_headers(walk_t *w, const yaml_node_t *o, config_spec_t *out)
+{
+    static const char path[] = "spec.tracing.otel.headers";
+    yaml_node_t *h = get(w, o, "headers");
+    if (budget_check(w, h) != 0)
+        return -1;
+    if (!h || is_null(h))
+        return 0;
+    config_kv_t *kv = NULL;
+    size_t n = 0;
+    if (h->type == YAML_SEQUENCE_NODE) {
+        for (size_t i = 0; i < seq_len(h); i++) {
+            char ip[96];
+            pathf(ip, sizeof(ip), "%s[%zu]", path, i);
+            yaml_node_t *it = item(w, h, i);
+            if (budget_check(w, h) != 0 || otel_header_item(w, it, ip, &kv, &n) != 0)
+                goto fail;
+        }
+    } else if (h->type == YAML_MAPPING_NODE) {
+        for (yaml_node_pair_t *p = h->data.mapping.pairs.start; p < h->data.mapping.pairs.top; p++) {
+            yaml_node_t *k = child(w, p->key), *v = child(w, p->value);
+            if (budget_check(w, h) != 0)
+                goto fail;
+            if (!k || k->type != YAML_SCALAR_NODE || !v || (v->type != YAML_SCALAR_NODE)) {
+                fail_at(w, v ? v : h, "%s: expected name: value pairs of scalars", path);
+                goto fail;
+            }
+            config_kv_t *slot = cfg_push(&kv, &n, sizeof(*slot));
+            if (!slot || !(slot->name = cfg_strndup(scalar(k), k->data.scalar.length)) ||
+                !(slot->value = is_null(v) ? cfg_strdup("") : cfg_strndup(scalar(v), v->data.scalar.length))) {
+                fail_oom(w);
+                goto fail;
+            }
+        }
+    } else {
+        return fail_at(w, h, "%s: expected a list of {name, value}, got a scalar", path);
+    }
+    kv_free(out->otel_headers, out->otel_header_count);
+    out->otel_headers = kv;
+    out->otel_header_count = n;
+    return 0;
+fail:
+    kv_free(kv, n);
+    return -1;
+}
+
+/* spec.tracing.otel.timeout: a Go duration string ("10s", "500ms"), as the CRD's
+ * metav1.Duration; a bare number other than 0 is refused (it has no unit). */
+static int parse_otel_timeout(walk_t *w, const yaml_node_t *o, config_spec_t *out)
+{
+    static const char path[] = "spec.tracing.otel.timeout";
+    yaml_node_t *t = get(w, o, "timeout");
+    int rc = want(w, t, YAML_SCALAR_NODE, path);
+    if (rc <= 0)
+        return rc;
+    const char *v = scalar(t);
+    int ms;
+    if ((strspn(v, "0123456789") == strlen(v) && strcmp(v, "0") != 0) || cfg_parse_duration_ms(v, &ms) != 0)
+        return fail_at(w, t, "%s: expected a duration such as \"10s\", got \"%s\"", path, v);
+    out->otel_timeout_ms = ms;
+    return 0;
+}
+
 static int parse_tracing(walk_t *w, const yaml_node_t *spec, config_spec_t *out)
 {
     yaml_node_t *t = get(w, spec, "tracing");
@@ -340,8 +431,10 @@ static int parse_tracing(walk_t *w, const yaml_node_t *spec, config_spec_t *out)
     yaml_node_t *rate = get(w, t, "samplingRate");
     if ((rc = want(w, rate, YAML_SCALAR_NODE, "spec.tracing.samplingRate")) < 0)
         return -1;
-    if (rc > 0)
+    if (rc > 0) {
         out->sampling_rate = sampling_rate(scalar(rate));
+        out->sampling_rate_set = 1;
+    }
     if (get_bool(w, t, "stdout", "spec.tracing.stdout", &out->tracing_stdout) != 0)
         return -1;
     yaml_node_t *z = get(w, t, "zipkin");
@@ -356,7 +449,8 @@ static int parse_tracing(walk_t *w, const yaml_node_t *spec, config_spec_t *out)
     if (get_str(w, o, "endpointAddress", "spec.tracing.otel.endpointAddress",
                 &out->otel_endpoint) != 0 ||
         get_str(w, o, "protocol", "spec.tracing.otel.protocol", &out->otel_protocol) != 0 ||
-        get_bool(w, o, "isSecure", "spec.tracing.otel.isSecure", &out->otel_is_secure) != 0)
+        get_bool(w, o, "isSecure", "spec.tracing.otel.isSecure", &out->otel_is_secure) != 0 ||
+        parse_otel_headers(w, o, out) != 0 || parse_otel_timeout(w, o, out) != 0)
         return -1;
     return 0;
 }
@@ -744,6 +838,100 @@ static int parse_logging(walk_t *w, const yaml_node_t *spec, config_spec_t *out)
     return 0;
 }
 
+/* ---- spec.features ---- */
+
+static void features_free(config_feature_t *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        base_free(f[i].name);
+    base_free(f);
+}
+
+static int parse_feature(walk_t *w, const yaml_node_t *fn, const char *path,
+                         config_feature_t **list, size_t *n)
+{
+    char kp[96];
+    if (want_map(w, fn, path) <= 0)
+        return w->failed ? -1 : fail_at(w, fn, "%s: expected a mapping", path);
+    config_feature_t *f = cfg_push(list, n, sizeof(*f));
+    if (!f)
+        return fail_oom(w);
+    pathf(kp, sizeof(kp), "%s.name", path);
+    if (get_str(w, fn, "name", kp, &f->name) != 0)
+        return -1;
+    if (!f->name && cfg_set_str(&f->name, "") != 0)
+        return fail_oom(w);
+    pathf(kp, sizeof(kp), "%s.enabled", path);
+    return get_bool(w, fn, "enabled", kp, &f->enabled);
+}
+
+static int parse_features(walk_t *w, const yaml_node_t *spec, config_spec_t *out)
+{
+    yaml_node_t *seq = get(w, spec, "features");
+    int rc = want_seq(w, seq, "spec.features");
+    if (rc <= 0)
+        return rc;
+    config_feature_t *list = NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < seq_len(seq); i++) {
+        char ip[48];
+        pathf(ip, sizeof(ip), "spec.features[%zu]", i);
+        yaml_node_t *fn = item(w, seq, i);
+        if (budget_check(w, seq) != 0 || parse_feature(w, fn, ip, &list, &n) != 0) {
+            features_free(list, n);
+            return -1;
+        }
+    }
+    features_free(out->features, out->feature_count);
+    out->features = list;
+    out->feature_count = n;
+    return 0;
+}
+
+/* An ordered set of names: add (once) or remove. */
+static int feature_set(config_spec_t *s, const char *name, int enabled)
+{
+    size_t i = 0;
+    while (i < s->enabled_feature_count && strcmp(s->enabled_features[i], name) != 0)
+        i++;
+    if (!enabled) {
+        if (i < s->enabled_feature_count) {
+            base_free(s->enabled_features[i]);
+            memmove(&s->enabled_features[i], &s->enabled_features[i + 1],
+                    (s->enabled_feature_count - i - 1) * sizeof(char *));
+            s->enabled_feature_count--;
+        }
+        return 0;
+    }
+    if (i < s->enabled_feature_count)
+        return 0;
+    char *copy = cfg_strdup(name);
+    char **slot = copy ? cfg_push(&s->enabled_features, &s->enabled_feature_count, sizeof(char *)) : NULL;
+    if (!slot) {
+        base_free(copy);
+        return -1;
+    }
+    *slot = copy;
+    return 0;
+}
+
+int cfg_features_resolve(config_spec_t *s)
+{
+    /* daprd 1.15 pkg/config: defaultFeatures = {SchedulerReminders: true}, appended by
+     * SetDefaultFeatures when the list does not name it, then LoadFeatures. */
+    static const char default_feature[] = "SchedulerReminders";
+    int listed = 0;
+    cfg_free_strv(s->enabled_features, s->enabled_feature_count);
+    s->enabled_features = NULL;
+    s->enabled_feature_count = 0;
+    for (size_t i = 0; i < s->feature_count; i++) {
+        listed |= strcmp(s->features[i].name, default_feature) == 0;
+        if (s->features[i].name[0] && feature_set(s, s->features[i].name, s->features[i].enabled) != 0)
+            return -1;
+    }
+    return listed ? 0 : feature_set(s, default_feature, 1);
+}
+
 /* ---- the Configuration document ---- */
 
 static int on_configuration(walk_t *w, yaml_node_t *root, void *ctx)
@@ -768,7 +956,7 @@ static int on_configuration(walk_t *w, yaml_node_t *root, void *ctx)
         parse_tracing(w, spec, s) != 0 || parse_metric(w, spec, "metric", s) != 0 ||
         parse_metric(w, spec, "metrics", s) != 0 || parse_name_resolution(w, spec, s) != 0 ||
         parse_access_control(w, spec, s) != 0 || parse_api(w, spec, s) != 0 ||
-        parse_logging(w, spec, s) != 0)
+        parse_logging(w, spec, s) != 0 || parse_features(w, spec, s) != 0)
         return -1;
     return budget_check(w, root);
 }
@@ -920,7 +1108,8 @@ static int on_component(walk_t *w, yaml_node_t *root, void *ctx)
     c->type = type;
     c->version = version;
     name = type = version = NULL;
-    if ((!c->version || !*c->version) && cfg_set_str(&c->version, "v1") != 0)
+    c->version_default = !c->version || !*c->version;
+    if (c->version_default && cfg_set_str(&c->version, "v1") != 0)
         return fail_oom(w);
     if (!(c->file = cfg_strdup(w->file)))
         return fail_oom(w);
@@ -1040,6 +1229,7 @@ void cfg_spec_free(config_spec_t *s)
     base_free(s->zipkin_endpoint);
     base_free(s->otel_endpoint);
     base_free(s->otel_protocol);
+    kv_free(s->otel_headers, s->otel_header_count);
     cfg_free_strv(s->metrics_path_matching, s->metrics_path_matching_count);
     base_free(s->latency_buckets);
     base_free(s->nr_component);
@@ -1049,6 +1239,8 @@ void cfg_spec_free(config_spec_t *s)
     acl_policies_free(s->acl_policies, s->acl_policy_count);
     api_rules_free(s->api_allowed, s->api_allowed_count);
     api_rules_free(s->api_denied, s->api_denied_count);
+    features_free(s->features, s->feature_count);
+    cfg_free_strv(s->enabled_features, s->enabled_feature_count);
     pipeline_free(&s->http_pipeline);
     pipeline_free(&s->app_http_pipeline);
     memset(s, 0, sizeof(*s));

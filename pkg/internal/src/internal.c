@@ -20,6 +20,8 @@
 #include "messaging/messaging.h"
 #include "pb/pb.h"
 #include "messaging/method.h"
+#include "diag/metrics.h"
+#include "diag/span.h"
 #include "diag/trace.h"
 
 typedef Dapr__Proto__Internals__V1__InternalInvokeRequest ireq_t;
@@ -56,13 +58,95 @@ typedef struct call_state {
     appchannel_request_t app_req; /* built from the leading message; the call starts lazily */
     base_slice_t trace_bin;       /* the caller's grpc-trace-bin, for a gRPC app */
     int app_pending;              /* app_req is ready but the app call is not started yet */
+    /* observability */
+    uint64_t start_ns;
+    uint64_t bytes_in, bytes_out; /* gRPC messages received and sent */
+    const char *caller;           /* dapr-caller-app-id of the leading message, in the pool */
+    int recorded;
+    /* this hop's span, continuing the caller's grpc-trace-bin (daprd's gRPC tracing
+     * interceptor): the app is handed span_id as its parent */
+    int traced;
+    uint8_t trace_id[16], span_id[8], parent_id[8], trace_flags;
+    uint64_t start_unix_ns;
+    base_slice_t method;          /* the invoked method, for the span name */
 } call_state_t;
+
+static const char *const method_paths[2] = { INTERNAL_PATH_CALL_LOCAL_STREAM, INTERNAL_PATH_CALL_LOCAL };
+
+/* daprd's callee-side metrics (pkg/api/grpc/daprinternal.go and the ocgrpc server handler):
+ * res_sent with the app's status (HTTP code for HTTP apps, gRPC code for gRPC apps) or the
+ * call's gRPC error code, and the gRPC server families. Once per call. */
+static void record_span(call_state_t *st, int rpc_status, const char *message)
+{
+    diag_span_t *s = diag_span_reserve();
+    if (!s)
+        return;
+    memcpy(s->trace_id, st->trace_id, 16);
+    memcpy(s->span_id, st->span_id, 8);
+    memcpy(s->parent_span_id, st->parent_id, 8);
+    s->has_parent = 1;
+    s->kind = DIAG_SPAN_KIND_SERVER;
+    s->start_ns = st->start_unix_ns;
+    s->end_ns = diag_now_unix_ns();
+    char name[600];
+    int n = snprintf(name, sizeof name, "CallLocal/%s/%.*s", st->in->cfg->app_id, (int)st->method.len,
+                     st->method.base ? st->method.base : "");
+    diag_span_set_name(s, base_slice(name, (size_t)BASE_MIN(n, (int)sizeof name - 1)));
+    diag_span_add_attr(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.invoke_method"), st->method);
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("grpc"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice_cstr(method_paths[st->unary ? 1 : 0]));
+    if (rpc_status != RPC_OK)
+        diag_span_set_error(s, base_slice_cstr(message ? message : diag_grpc_code_name(rpc_status)));
+    diag_span_commit(s);
+}
+
+static void record_end(call_state_t *st, int rpc_status, const char *message)
+{
+    if (st->recorded)
+        return;
+    st->recorded = 1;
+    if (st->traced && (st->trace_flags & 1) && diag_tracing_export_on())
+        record_span(st, rpc_status, message);
+    if (!diag_metrics_on())
+        return;
+    char num[12];
+    if (st->caller) {
+        int code = rpc_status == RPC_OK ? st->head_status : rpc_status;
+        base_slice_t l[2] = { base_slice_cstr(st->caller), diag_status_label(code, num) };
+        diag_record(DIAG_SI_RES_SENT, l, 0);
+    }
+    base_slice_t method = base_slice_cstr(method_paths[st->unary ? 1 : 0]);
+    base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(rpc_status)) };
+    diag_record(DIAG_GRPC_SERVER, l, diag_ms_since(st->start_ns, base_now_ns()));
+    diag_record(DIAG_GRPC_SERVER_RECV_BYTES, &method, (double)st->bytes_in);
+    diag_record(DIAG_GRPC_SERVER_SENT_BYTES, &method, (double)st->bytes_out);
+}
+
+/* The caller's app id, from the leading message's metadata ("unknown" when absent, as daprd). */
+static void record_request(call_state_t *st, const ireq_t *req)
+{
+    st->caller = "unknown";
+    for (size_t i = 0; req && i < req->n_metadata; i++) {
+        const Dapr__Proto__Internals__V1__InternalInvokeRequest__MetadataEntry *e = req->metadata[i];
+        if (e && e->key && strcmp(e->key, "dapr-caller-app-id") == 0 && e->value && e->value->n_values > 0 &&
+            e->value->values[0]) {
+            st->caller = e->value->values[0];
+            break;
+        }
+    }
+    if (diag_metrics_on()) {
+        base_slice_t l = base_slice_cstr(st->caller);
+        diag_record(DIAG_SI_REQ_RECV, &l, 0);
+    }
+}
 
 static void finish(call_state_t *st, int status, const char *msg)
 {
     if (st->finished)
         return;
     st->finished = 1;
+    record_end(st, status, msg);
     rpc_server_call_finish(st->rpc, status, msg, NULL);
 }
 
@@ -88,6 +172,7 @@ static int send_packed(call_state_t *st, const ProtobufCMessage *m)
         return -1;
     int r = rpc_server_call_send(st->rpc, buf, len);
     msg_pack_release(buf, stackbuf);
+    st->bytes_out += len;
     return r;
 }
 
@@ -240,6 +325,7 @@ static int start_app_call(call_state_t *st, ireq_t *req)
 {
     internal_t *in = st->in;
     base_pool_t *pool = rpc_server_call_pool(st->rpc);
+    record_request(st, req);
     if (!req || !req->message || req->n_metadata == 0) {
         fail_request(st, RPC_INVALID_ARGUMENT,
                      "parsing InternalInvokeRequest error: request does not contain the required fields in the leading chunk%s",
@@ -307,16 +393,16 @@ static int start_app_call(call_state_t *st, ireq_t *req)
     /* The app call starts with the first payload chunk or at the half-close: then a request
      * that carries no body (no Content-Length, no payload) goes to the app as such rather
      * than as an empty chunked body. */
-    if (st->trace_bin.len == 29) {
-        /* daprd B continues the caller's span in one of its own (gRPC tracing interceptor) and
-         * hands that to the app */
+    st->method = ar.method;
+    if (st->traced) {
+        /* the app continues this hop's span (daprd B hands its own span to the app) */
         uint8_t *b = base_pool_alloc(pool, 29);
         if (!b) {
             fail_request(st, RPC_INTERNAL, "error invoking app channel: %s", "out of memory");
             return -1;
         }
         memcpy(b, st->trace_bin.base, 29);
-        diag_random_bytes(b + 19, 8);
+        memcpy(b + 19, st->span_id, 8);
         ar.trace_bin = base_slice((const char *)b, 29);
     }
     st->app_req = ar;
@@ -377,9 +463,20 @@ static void on_start(rpc_server_call_t *call, void *ctx, const http_headers_t *m
     const base_slice_t *tb = md ? http_headers_get(md, "grpc-trace-bin") : NULL;
     if (tb)
         st->trace_bin = base_pool_slice_dup(rpc_server_call_pool(call), *tb);
+    /* OpenCensus binary context: version 0, field 0 trace id, field 1 span id, field 2 flags */
+    const uint8_t *b = (const uint8_t *)st->trace_bin.base;
+    if (st->trace_bin.len == 29 && b[0] == 0 && b[1] == 0 && b[18] == 1 && b[27] == 2) {
+        st->traced = 1;
+        memcpy(st->trace_id, b + 2, 16);
+        memcpy(st->parent_id, b + 19, 8);
+        st->trace_flags = b[28];
+        diag_random_bytes(st->span_id, 8);
+        st->start_unix_ns = diag_now_unix_ns();
+    }
     st->in = ctx;
     st->rpc = call;
     st->unary = unary;
+    st->start_ns = base_now_ns();
     rpc_server_call_set_data(call, st);
 }
 
@@ -399,6 +496,7 @@ static void on_stream_message(rpc_server_call_t *call, void *ctx, base_slice_t m
     call_state_t *st = rpc_server_call_data(call);
     if (!st || st->finished)
         return;
+    st->bytes_in += msg.len;
     /* Payload chunks are decoded with malloc and freed at once, so a long stream does not
      * grow the call's pool; the leading message lives in the pool (the app call keeps
      * pointers into it). */
@@ -428,6 +526,7 @@ static void on_unary_message(rpc_server_call_t *call, void *ctx, base_slice_t ms
     call_state_t *st = rpc_server_call_data(call);
     if (!st || st->finished)
         return;
+    st->bytes_in += msg.len;
     if (st->got_leading) {
         fail_request(st, RPC_INVALID_ARGUMENT, "parsing InternalInvokeRequest error: %s", "more than one message");
         return;
@@ -482,6 +581,8 @@ static void on_cancel(rpc_server_call_t *call, void *ctx)
     call_state_t *st = rpc_server_call_data(call);
     if (!st)
         return;
+    if (!st->finished)
+        record_end(st, RPC_CANCELLED, "the caller cancelled the call");
     st->finished = 1;
     base_buf_free(&st->gathered);
     if (st->app) {

@@ -23,6 +23,7 @@
 #include "base/buf.h"
 #include "base/log.h"
 #include "dapr/proto/internals/v1/service_invocation.pb-c.h"
+#include "diag/metrics.h"
 #include "messaging/messaging.h"
 #include "pb/pb.h"
 
@@ -82,7 +83,36 @@ struct invoke_call {
     appchannel_call_t *app;
     /* lifetime */
     int user_gone;         /* done delivered or cancelled: no more user callbacks */
+    /* observability: this attempt's start and gRPC message bytes */
+    uint64_t attempt_ns;
+    uint64_t bytes_out, bytes_in;
+    int res_recorded;
 };
+
+/* daprd's caller-side service invocation metrics (pkg/messaging/direct_messaging.go): the
+ * response status is the InvokeResponse's (HTTP code for HTTP apps, gRPC code for gRPC apps),
+ * or the call's gRPC code when it failed before one arrived. */
+static void record_res_recv(invoke_call_t *c, int status)
+{
+    if (c->res_recorded || !diag_metrics_on())
+        return;
+    c->res_recorded = 1;
+    char num[12];
+    base_slice_t l[2] = { base_slice_cstr(c->app_id), diag_status_label(status, num) };
+    diag_record(DIAG_SI_RES_RECV, l, diag_ms_since(c->attempt_ns, base_now_ns()));
+}
+
+/* The gRPC client families for the call to the other sidecar, when it closes. */
+static void record_rpc_close(invoke_call_t *c, int status)
+{
+    if (!diag_metrics_on())
+        return;
+    base_slice_t method = base_slice_cstr(c->unary ? PATH_UNARY : PATH_STREAM);
+    base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(status)) };
+    diag_record(DIAG_GRPC_CLIENT, l, diag_ms_since(c->attempt_ns, base_now_ns()));
+    diag_record(DIAG_GRPC_CLIENT_SENT_BYTES, &method, (double)c->bytes_out);
+    diag_record(DIAG_GRPC_CLIENT_RECV_BYTES, &method, (double)c->bytes_in);
+}
 
 static void start_attempt(invoke_call_t *c);
 
@@ -259,6 +289,8 @@ static int on_response(invoke_call_t *c, const ires_t *res, base_slice_t unary_b
         fail(c, 500, "out of memory");
         return -1;
     }
+    if (!c->app)
+        record_res_recv(c, res->status ? res->status->code : 0);
     if (json) {
         deliver_head(c, status, (int64_t)strlen(json));
         deliver_data(c, base_slice_cstr(json));
@@ -282,6 +314,7 @@ static void on_rpc_message(rpc_call_t *call, void *ud, base_slice_t msg)
 {
     invoke_call_t *c = ud;
     (void)call;
+    c->bytes_in += msg.len;
     if (c->user_gone)
         return;
     if (c->unary) {
@@ -355,6 +388,9 @@ static void on_rpc_close(rpc_call_t *call, void *ud, int status, base_slice_t me
     (void)call;
     (void)trailers;
     c->rpc = NULL;
+    record_rpc_close(c, status);
+    if (status != RPC_OK)
+        record_res_recv(c, status);
     if (c->user_gone) {
         call_release(c);
         return;
@@ -413,6 +449,7 @@ static int send_msg(invoke_call_t *c, const ProtobufCMessage *m)
         return -1;
     int r = rpc_call_send(c->rpc, buf, len);
     msg_pack_release(buf, stackbuf);
+    c->bytes_out += len;
     return r;
 }
 
@@ -442,6 +479,13 @@ static void on_resolved(resolve_lookup_t *req, int status, const char *address)
     http_headers_t md = { 0 };
     if (c->trace_bin.len)
         http_headers_add(&md, c->pool, BASE_SLICE_LIT("grpc-trace-bin"), c->trace_bin);
+    c->attempt_ns = base_now_ns();
+    c->bytes_in = c->bytes_out = 0;
+    c->res_recorded = 0;
+    if (diag_metrics_on()) {
+        base_slice_t l[2] = { base_slice_cstr(c->app_id), BASE_SLICE_LIT("unary") };
+        diag_record(DIAG_SI_REQ_SENT, l, 0);
+    }
     c->rpc = rpc_call_start(c->inv->rpc, address, c->unary ? PATH_UNARY : PATH_STREAM, &md, 0, &rpc_cbs, c);
     if (!c->rpc) {
         fail(c, 500, "out of memory");

@@ -84,6 +84,14 @@ int mw_chain_build_api(mw_chain_t *chain, const config_t *cfg, mw_handler_t hand
     }
     if (add_pipeline(chain, &cfg->spec.http_pipeline, err, errlen) != 0)
         goto fail;
+    /* Last, as in daprd: requests answered by the filters above are not logged. */
+    mw_filter_t *apilog = mw_apilog_new(cfg);
+    if (!apilog && errno != 0) {
+        snprintf(err, errlen, "middleware api log: out of memory");
+        goto fail;
+    }
+    if (apilog && add_or_fail(chain, apilog, err, errlen) != 0)
+        goto fail;
     return 0;
 
 fail:

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "base/log.h"
+#include "diag/metrics.h"
 
 static void on_data(http_exchange_t *ex, base_slice_t chunk);
 static void on_end(http_exchange_t *ex);
@@ -120,6 +121,23 @@ void **mw_filter_data(mw_exchange_t *x, const mw_filter_t *f)
     return NULL;
 }
 
+/* daprd's HTTP server metrics (its HTTPMiddleware), when the last byte of the response is
+ * queued: the API listeners only; a request whose client went away first is not counted. The
+ * request size is its Content-Length, as daprd reads it. */
+static void record_response(mw_exchange_t *x)
+{
+    if (x->recorded || x->listener != HTTP_LISTENER_API || !diag_metrics_on())
+        return;
+    x->recorded = 1;
+    const http_request_t *req = &x->http->req;
+    char path[512], status[12];
+    base_slice_t l[3] = { diag_http_method_label(req->method), diag_http_path_label(req->path, path, sizeof path),
+                          diag_status_label(x->http->res.status, status) };
+    diag_record(DIAG_HTTP_SERVER, l, diag_ms_since(req->start_ns, base_now_ns()));
+    diag_record(DIAG_HTTP_SERVER_REQ_BYTES, NULL, req->content_length > 0 ? (double)req->content_length : 0);
+    diag_record(DIAG_HTTP_SERVER_RES_BYTES, NULL, (double)x->res_bytes);
+}
+
 /*
  * Common start of every reply: refuses a second reply, cuts the handler off when a filter
  * answers in its place, then lets the filters that saw the request edit the head.
@@ -161,6 +179,8 @@ int mw_reply(mw_exchange_t *x, int status, const char *content_type, base_slice_
         return -1;
     if (http_exchange_send_head(ex) != 0)
         return -1;
+    x->res_bytes += body.len;
+    record_response(x);
     return http_exchange_send_body(ex, body.base, body.len, 1);
 }
 
@@ -177,6 +197,9 @@ int mw_send_body(mw_exchange_t *x, const void *data, size_t len, int last)
         LOG_DEBUG(BASE_LOG_SCOPE_HTTP, "middleware: body sent before the head");
         return -1;
     }
+    x->res_bytes += len;
+    if (last)
+        record_response(x);
     return http_exchange_send_body(x->http, data, len, last);
 }
 

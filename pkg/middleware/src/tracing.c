@@ -3,13 +3,17 @@
  *
  * Reads traceparent/tracestate, starts this hop's span context in x->trace for the layers
  * below (invoke copies it onto the outgoing call), and puts `traceparent` on the response
- * when nothing else did. Span export is not done here.
+ * when nothing else did. When the span is sampled and an exporter is configured, the span is
+ * recorded as the head goes out (daprd ends it there too): kind CLIENT, named after the path,
+ * or CallLocal/<app>/<method> for service invocation, with daprd's attributes.
  */
 #include "middleware/middleware.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 #include "base/pool.h"
+#include "diag/span.h"
 
 typedef struct tracing {
     mw_filter_t base;
@@ -39,9 +43,87 @@ static mw_status_t on_request(mw_filter_t *f, mw_exchange_t *x)
     return MW_CONTINUE;
 }
 
+/* "ip:port" or "[ip]:port" → address and port. */
+static void split_peer(const char *peer, base_slice_t *addr, base_slice_t *port)
+{
+    const char *colon = peer ? strrchr(peer, ':') : NULL;
+    *addr = *port = BASE_SLICE_NULL;
+    if (!colon)
+        return;
+    const char *a = peer, *ae = colon;
+    if (*a == '[' && ae > a && ae[-1] == ']') {
+        a++;
+        ae--;
+    }
+    *addr = base_slice(a, (size_t)(ae - a));
+    *port = base_slice_cstr(colon + 1);
+}
+
+static void record_span(mw_exchange_t *x)
+{
+    http_exchange_t *ex = x->http;
+    const http_request_t *req = &ex->req;
+    diag_span_t *s = diag_span_reserve();
+    if (!s)
+        return;
+    uint64_t now_unix = diag_now_unix_ns(), now = base_now_ns();
+    s->end_ns = now_unix;
+    s->start_ns = now_unix - (now > req->start_ns ? now - req->start_ns : 0);
+    s->kind = DIAG_SPAN_KIND_CLIENT;
+    diag_span_set_context(s, &x->trace);
+    char buf[600];
+    int invoke = x->invoke_app.len > 0;
+    if (invoke) {
+        int n = snprintf(buf, sizeof buf, "CallLocal/%.*s/%.*s", (int)x->invoke_app.len, x->invoke_app.base,
+                         (int)x->invoke_method.len, x->invoke_method.base);
+        diag_span_set_name(s, base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+    } else {
+        diag_span_set_name(s, req->path);
+    }
+    char status[12];
+    int sn = snprintf(status, sizeof status, "%d", ex->res.status);
+    if (invoke) {
+        diag_span_add_attr(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
+        diag_span_add_attr(s, BASE_SLICE_LIT("net.peer.name"), x->invoke_app);
+    }
+    int n = snprintf(buf, sizeof buf, "%.*s %.*s", (int)req->method.len, req->method.base, (int)req->path.len,
+                     req->path.base);
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.status_code"), base_slice(status, (size_t)sn));
+    diag_span_add_attr(s, BASE_SLICE_LIT("http.request.method"), req->method);
+    diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), req->target);
+    base_slice_t addr, port;
+    split_peer(req->peer, &addr, &port);
+    if (addr.len)
+        diag_span_add_attr(s, BASE_SLICE_LIT("server.address"), addr);
+    if (port.len)
+        diag_span_add_attr(s, BASE_SLICE_LIT("server.port"), port);
+    /* the caller's own dapr-* headers become attributes (daprd's userDefinedHTTPHeaders) */
+    for (size_t i = 0; i < req->headers.len; i++) {
+        base_slice_t k = req->headers.items[i].name;
+        if (k.len > 5 && base_slice_ieq(base_slice(k.base, 5), BASE_SLICE_LIT("dapr-"))) {
+            char key[64];
+            size_t kl = BASE_MIN(k.len, sizeof key);
+            for (size_t j = 0; j < kl; j++)
+                key[j] = (char)((k.base[j] >= 'A' && k.base[j] <= 'Z') ? k.base[j] + 32 : k.base[j]);
+            if (!base_slice_eq(base_slice(key, kl), BASE_SLICE_LIT("dapr-api-token")))
+                diag_span_add_attr(s, base_slice(key, kl), req->headers.items[i].value);
+        }
+    }
+    if (ex->res.status >= 400) {
+        const char *reason = http_status_reason(ex->res.status);
+        n = snprintf(buf, sizeof buf, "Code(%d): %s", ex->res.status, reason && reason[0] ? reason : "Unknown");
+        diag_span_set_error(s, base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+    }
+    diag_span_commit(s);
+}
+
 static void on_response(mw_filter_t *f, mw_exchange_t *x)
 {
     http_exchange_t *ex = x->http;
+    if (x->traced && (x->trace.flags & 0x01) && diag_tracing_export_on())
+        record_span(x);
     if (!x->traced || http_headers_get(&ex->res.headers, "traceparent"))
         return;
     char tp[DIAG_TRACEPARENT_LEN + 1];

@@ -8,6 +8,9 @@
 #include "api/api.h"
 #include "appchannel/appchannel.h"
 #include "appchannel/health.h"
+#include "diag/metrics.h"
+#include "diag/span.h"
+#include "export/export.h"
 #include "http/server.h"
 #include "internal/internal.h"
 #include "invoke/invoke.h"
@@ -74,12 +77,26 @@ struct runtime {
     int shutting_down;
     int start_failed;
     uint64_t start_ns;
+    diag_metrics_t *metrics;          /* NULL when metrics are off */
+    http_server_t *metrics_server;    /* --metrics-port, on the main loop */
+    http_listener_shared_t metrics_shared;
+    export_t *exporter;               /* span export; NULL when no exporter is configured */
+    diag_span_ring_t *rings[RT_MAX_WORKERS]; /* one per worker, owned by the exporter */
 };
 
 /* listen.c: opens every listener of the configuration. Returns 0, or -1 when none of the API
  * addresses could be bound (each failure is logged). */
 int rt_listeners_open(runtime_t *rt);
 void rt_listeners_cleanup(runtime_t *rt);
+
+/* metrics.c: the registry and the Prometheus endpoint on the main loop. start returns 0 (also
+ * when metrics are off) or -1 (logged); close starts closing the server; free after the loop
+ * has ended. */
+int rt_metrics_start(runtime_t *rt);
+void rt_metrics_close(runtime_t *rt);
+/* Adds the span exporter's counters to the scrape (when both exist). */
+void rt_metrics_add_span_counters(runtime_t *rt);
+void rt_metrics_free(runtime_t *rt);
 
 /* worker.c */
 int rt_worker_start(rt_worker_t *w);

@@ -104,6 +104,9 @@ void rt_on_worker_stopped(void *arg)
     uv_close((uv_handle_t *)&rt->grace, noop_close);
     uv_close((uv_handle_t *)&rt->trim, noop_close);
     loop_mailbox_close(&rt->mailbox, noop_close);
+    rt_metrics_close(rt);
+    export_stop(rt->exporter, NULL, NULL); /* flushes what the workers queued, then frees itself */
+    rt->exporter = NULL;
     app_health_stop(rt->health, NULL, NULL); /* the workers no longer read it */
     rt->health = NULL;
 }
@@ -191,6 +194,8 @@ int runtime_run(const config_t *cfg)
     }
     if (rt_listeners_open(rt) != 0)
         goto fail_listeners;
+    if (rt_metrics_start(rt) != 0)
+        goto fail_metrics;
     if (resolve_start(rt->resolver, rt->loop) != 0)
         goto fail_listeners; /* logged by the resolver */
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "name resolution: %s", resolve_component(rt->resolver));
@@ -209,6 +214,8 @@ int runtime_run(const config_t *cfg)
     uv_timer_start(&rt->trim, on_trim, TRIM_PERIOD_MS, TRIM_PERIOD_MS);
     uv_unref((uv_handle_t *)&rt->trim);
 
+    rt->exporter = export_start(rt->loop, cfg, rt->worker_count, rt->rings);
+    rt_metrics_add_span_counters(rt);
     for (int i = 0; i < rt->worker_count; i++) {
         rt->workers[i].rt = rt;
         rt->workers[i].index = i;
@@ -232,9 +239,12 @@ int runtime_run(const config_t *cfg)
             pthread_join(rt->workers[i].thread, NULL);
         status = rt->start_failed ? 1 : 0;
     }
+    export_stop(rt->exporter, NULL, NULL); /* when no worker ever ran */
+    rt->exporter = NULL;
     resolve_stop(rt->resolver);
     uv_run(rt->loop, UV_RUN_DEFAULT); /* let the resolver's timers close */
     uv_loop_close(rt->loop);
+    rt_metrics_free(rt);
     LOG_INFO(BASE_LOG_SCOPE_RUNTIME, "Dapr shutdown completed");
     rt_listeners_cleanup(rt);
     resolve_free(rt->resolver);
@@ -244,11 +254,14 @@ int runtime_run(const config_t *cfg)
     api_free(rt->api);
     return status;
 
+fail_metrics:
+    rt_metrics_close(rt);
 fail_listeners:
     close_unadopted_fds(rt);
     rt_listeners_cleanup(rt);
     resolve_stop(rt->resolver);
     uv_run(rt->loop, UV_RUN_DEFAULT);
+    rt_metrics_free(rt);
     resolve_free(rt->resolver);
 fail_api:
     mw_chain_destroy(&rt->api_chain);

@@ -106,6 +106,10 @@ static void *worker_main(void *arg)
     rt_worker_t *w = arg;
     runtime_t *rt = w->rt;
     api_bind_worker(w->invoke);
+    if (rt->metrics && diag_metrics_bind_thread(rt->metrics) != 0)
+        LOG_WARN(BASE_LOG_SCOPE_RUNTIME, "worker %d records no metrics: no room in the registry", w->index);
+    if (rt->exporter)
+        diag_span_bind_thread(rt->rings[w->index]);
     for (size_t i = 0; i < rt->listener_count; i++) {
         rt_listener_t *l = &rt->listeners[i];
         int r = l->is_rpc ? rpc_server_listen_fd(w->rpc_server, l->fds[w->index])
@@ -124,6 +128,8 @@ static void *worker_main(void *arg)
     w->internal = NULL;
     uv_loop_close(&w->loop);
     base_pool_cache_release();
+    diag_metrics_bind_thread(NULL);
+    diag_span_bind_thread(NULL);
     loop_mailbox_post(&rt->mailbox, rt_on_worker_stopped, rt);
     return NULL;
 }

@@ -1,5 +1,5 @@
 // report.mjs - the printed report: one table (a row per scenario), then internal-direct, the
-// multi-core ratio, the soak, the ratios and the targets. Figures are medians over rounds;
+// multi-core ratio, the soak, observability's cost, the ratios and the targets. Figures are medians over rounds;
 // req/s also show [min–max]. A figure with an invalid run behind it (errors, or CPU 1 above
 // the limit: the load generator or the app, not the system under test, was the bottleneck)
 // carries a "!".
@@ -9,6 +9,7 @@ const MiB = 1024 * 1024;
 /** Short names of the processes, for table cells. */
 export const SHORT = {
   'sidecar-A': 'A', 'sidecar-B': 'B', 'sidecar-Bh': "B'", 'nginx-A': 'ngxA', 'nginx-B': 'ngxB',
+  'obs-A': 'A', 'obs-B': 'B', collector: 'sink',
   http_echo: 'app', grpc_echo: 'app', 'mc-grpc_echo': 'app',
 };
 
@@ -118,6 +119,63 @@ export function soakBlock(soak) {
   return lines.join('\n');
 }
 
+/**
+ * Observability's cost: the gRPC chain with metrics and tracing on (every request sampled,
+ * exported to Zipkin and OTLP) against the same chain with both off, in the same rounds; then
+ * what each observability sidecar's metrics say it exported and dropped.
+ */
+export function observabilityBlock(o) {
+  if (!o) return null;
+  const f2 = (x) => fmtNum(x, 2);
+  const f3 = (x) => fmtNum(x, 3);
+  const lines = [`observability (${o.obs}: metrics + tracing, samplingRate 1, Zipkin + OTLP/HTTP export; vs ${o.plain}: both off):`];
+  const names = { rps_c50: 'req/s c50', rps_c1: 'req/s c1', rps_c50_64k: 'req/s c50 64KiB', lat_1000: '@1000/s', lat_5000: '@5000/s' };
+  for (const [m, r] of Object.entries(o.rps)) {
+    lines.push(`  ${names[m].padEnd(15)} plain ${fmtRange(r.plain)}   obs ${fmtRange(r.obs)}   ratio obs/plain ` +
+      `${fmtRange(r.ratio, 3)} (per round)${r.invalid_runs ? ' !' : ''}`);
+  }
+  for (const [m, label] of [['rps_c50', '@sat (c50)'], ['lat_1000', '@1000/s']]) {
+    const rows = o.cpu_s_per_10k[m];
+    if (!rows) continue;
+    const parts = ['A', 'B', 'A+B'].map((k) => `${k} ${f3(rows[k]?.plain)} → ${f3(rows[k]?.obs)} (${f2(rows[k]?.ratio)}×)`);
+    lines.push(`  CPU-s/10k req ${label.padEnd(10)} ${parts.join('   ')}   sink ${f3(rows.collector?.obs)}`);
+  }
+  const l = o.latency_us.lat_1000;
+  if (l) {
+    lines.push(`  @1000/s p50/p90/p99 µs: plain ${['p50', 'p90', 'p99'].map((p) => fmtNum(l[p].plain)).join('/')}` +
+      `   obs ${['p50', 'p90', 'p99'].map((p) => fmtNum(l[p].obs)).join('/')}`);
+  }
+  if (Object.keys(o.spans ?? {}).length) {
+    lines.push('  spans per run (medians; per request: exported to Zipkin / to OTLP; share of the recorded spans dropped by a full ring):');
+    for (const [m, bySidecar] of Object.entries(o.spans)) {
+      const parts = Object.entries(bySidecar).map(([name, x]) => {
+        const d = x.dropped_queue_full_share;
+        const share = d ? `${fmtNum(d.median * 100, 1)} %${d.n > 1 ? ` [${fmtNum(d.min * 100, 1)}–${fmtNum(d.max * 100, 1)}]` : ''}` : '–';
+        return `${SHORT[name] ?? name} ${f2(x.zipkin_per_request?.median)} / ${f2(x.otlp_per_request?.median)}, dropped ${share}` +
+          (x.export_failed ? `, ${x.export_failed} failed` : '');
+      });
+      lines.push(`    ${(names[m] ?? m).padEnd(15)} ${parts.join('   ')}`);
+    }
+  }
+  const e = o.export;
+  if (e) {
+    const c = (x) => (Number.isFinite(x) ? String(Math.round(x)) : 'missing');
+    for (const [name, s] of Object.entries(e.sidecars ?? {})) {
+      if (!s.counters) {
+        lines.push(`  ${name}: metrics scrape failed (${s.error ?? `status ${s.status}`})`);
+        continue;
+      }
+      const k = s.counters;
+      lines.push(`  ${name} whole run: spans exported zipkin ${c(k.exported_zipkin)} otlp ${c(k.exported_otlp)}, dropped queue-full ` +
+        `${c(k.dropped_queue_full)} export-failed ${c(k.dropped_export_failed)}` +
+        (Number.isFinite(s.spans_per_request) ? ` (${s.spans_per_request.toFixed(2)} per request sent)` : ''));
+    }
+    lines.push(`  requests sent through ${o.obs}: about ${e.requests_sent}; batches received by the sink: ` +
+      `${e.sink_requests ?? '–'}; plain sidecars' metrics port: ${e.plain_metrics}`);
+  }
+  return lines.join('\n');
+}
+
 /** Ratio lines: each scenario against direct and nginx (medians of the same run). */
 export function ratioBlock(ratioTable) {
   const f = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
@@ -135,12 +193,13 @@ function fmtTargetValue(v, unit) {
   if (!Number.isFinite(v)) return '–';
   if (unit === 'bytes') return `${Math.round(v)} B (${(v / 1e6).toFixed(2)} MB)`;
   if (unit === 'CPU-s/10k') return `${v.toFixed(3)} ${unit}`;
+  if (unit === '%') return `${v.toFixed(1)} %`;
   return `${v.toFixed(0)} ${unit}`;
 }
 
 /** The targets block: measured, limit, PASS/FAIL. */
 export function targetBlock(targets) {
-  const lines = ['targets (remora-grpc vs nginx, medians):'];
+  const lines = ['targets (medians; remora-grpc vs nginx, and remora-grpc-obs vs remora-grpc):'];
   for (const t of targets) {
     const verdict = t.pass === null ? 'N/A' : t.pass ? 'PASS' : 'FAIL';
     const figures = `measured ${fmtTargetValue(t.measured, t.unit)}, limit ${fmtTargetValue(t.limit, t.unit)}`;

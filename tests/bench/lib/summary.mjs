@@ -115,13 +115,96 @@ export function ratios(summary, scenarios) {
 export const PEAK_RSS_LIMIT = 12_000_000;
 const CPU_FACTOR = 1.25;
 const RPS_FRACTION = 0.8;
+/** Most of the chain's throughput that metrics plus tracing at sampling rate 1 may cost, in %. */
+export const OBSERVABILITY_COST_LIMIT_PCT = 5;
+
+/** The plain gRPC chain and the same chain with metrics and tracing on; each sidecar's pair. */
+export const OBS_PAIR = { plain: 'remora-grpc', obs: 'remora-grpc-obs' };
+export const OBS_SIDECARS = [['sidecar-A', 'obs-A'], ['sidecar-B', 'obs-B']];
+
+/**
+ * Observability's cost: remora-grpc-obs against remora-grpc, measured in the same rounds. For
+ * req/s the ratio obs / plain is taken round by round (the two run back to back, so drift of
+ * the machine cancels) and then summarised; for CPU per request each sidecar's ratio of
+ * medians, at saturation (wrk c50) and at 1000 req/s, plus the two sidecars together.
+ * export: the span counters scraped from each observability sidecar at the end of the run.
+ */
+export function observabilitySummary(runs, summary, exportFigures) {
+  const { plain, obs } = OBS_PAIR;
+  if (!summary[plain] || !summary[obs]) return null;
+  const perRound = (m) => runs.filter((r) => r.scenario === obs && r.measurement === m).map((r) => {
+    const base = runs.find((b) => b.scenario === plain && b.measurement === m && b.round === r.round);
+    const a = r.figures?.rps;
+    const b = base?.figures?.rps;
+    return { round: r.round, valid: r.valid && !!base?.valid, ratio: a > 0 && b > 0 ? a / b : null };
+  });
+  const rps = {};
+  for (const m of ['rps_c50', 'rps_c1', 'rps_c50_64k']) {
+    const rounds = perRound(m);
+    if (!rounds.length) continue;
+    rps[m] = {
+      plain: summary[plain][m]?.rps ?? null,
+      obs: summary[obs][m]?.rps ?? null,
+      ratio: stats(rounds.map((x) => x.ratio)),
+      ratio_of_medians: ratio(med(summary[obs][m]?.rps), med(summary[plain][m]?.rps)),
+      rounds,
+      invalid_runs: rounds.filter((x) => !x.valid).length,
+    };
+  }
+  const cpu = {};
+  for (const m of ['rps_c50', 'lat_1000']) {
+    const fig = (s, p) => med(summary[s]?.[m]?.cpu_s_per_10k?.[p]);
+    const rows = {};
+    for (const [pp, op] of OBS_SIDECARS) {
+      rows[pp.replace('sidecar-', '')] = { plain: fig(plain, pp), obs: fig(obs, op), ratio: ratio(fig(obs, op), fig(plain, pp)) };
+    }
+    const sum = (k) => (Object.values(rows).every((x) => Number.isFinite(x[k])) ? Object.values(rows).reduce((a, x) => a + x[k], 0) : null);
+    rows['A+B'] = { plain: sum('plain'), obs: sum('obs'), ratio: ratio(sum('obs'), sum('plain')) };
+    rows.collector = { obs: fig(obs, 'collector') };
+    cpu[m] = rows;
+  }
+  const latency = {};
+  for (const m of ['lat_1000', 'lat_5000']) {
+    latency[m] = Object.fromEntries(['p50', 'p90', 'p99'].map((p) => [p, {
+      plain: med(summary[plain][m]?.latency_us?.[p]), obs: med(summary[obs][m]?.latency_us?.[p]),
+    }]));
+  }
+  return { plain, obs, rps, cpu_s_per_10k: cpu, latency_us: latency, spans: spanSummary(runs, obs), export: exportFigures ?? null };
+}
+
+/**
+ * Per measurement and sidecar, from each run's span counters (after minus before, see
+ * run.mjs): spans exported to Zipkin and to OTLP per request sent, the share of the spans
+ * recorded that a full ring dropped (recorded = sent to Zipkin + dropped because the ring was
+ * full), and the export failures. Medians over rounds, with min–max.
+ */
+function spanSummary(runs, scenario) {
+  const out = {};
+  const measured = runs.filter((r) => r.scenario === scenario && r.spans);
+  for (const m of [...new Set(measured.map((r) => r.measurement))]) {
+    const rs = measured.filter((r) => r.measurement === m);
+    const names = [...new Set(rs.flatMap((r) => Object.keys(r.spans)))];
+    out[m] = Object.fromEntries(names.map((name) => {
+      const per = (k) => stats(rs.map((r) => (r.requests > 0 && r.spans[name] ? r.spans[name][k] / r.requests : null)));
+      const dropped = stats(rs.map((r) => {
+        const d = r.spans[name];
+        const recorded = d ? d.exported_zipkin + d.dropped_queue_full : 0;
+        return recorded > 0 ? d.dropped_queue_full / recorded : null;
+      }));
+      const failed = rs.reduce((a, r) => a + (r.spans[name]?.dropped_export_failed ?? 0), 0);
+      return [name, { zipkin_per_request: per('exported_zipkin'), otlp_per_request: per('exported_otlp'), dropped_queue_full_share: dropped, export_failed: failed }];
+    }));
+  }
+  return out;
+}
 
 /** The targets for remora-grpc against the nginx chain, each with measured, limit and pass. */
-export function evaluateTargets(summary, added, memory) {
+export function evaluateTargets(summary, added, memory, observability = null) {
   const targets = [];
+  const compare = { '<=': (a, b) => a <= b, '>=': (a, b) => a >= b, '<': (a, b) => a < b };
   const push = (name, measured, limit, unit, cmp) => {
     const ok = Number.isFinite(measured) && Number.isFinite(limit);
-    targets.push({ name, measured, limit, unit, pass: ok ? (cmp === '<=' ? measured <= limit : measured >= limit) : null });
+    targets.push({ name, measured, limit, unit, pass: ok ? compare[cmp](measured, limit) : null });
   };
   for (const p of ['p50', 'p90', 'p99']) {
     const remora = med(added['remora-grpc']?.lat_1000?.[p]);
@@ -146,6 +229,13 @@ export function evaluateTargets(summary, added, memory) {
   // to it, and the whole run's peak in the memory table.
   for (const sc of ['sidecar-A', 'sidecar-B']) {
     push(`peak RSS of ${sc} under the 1 KiB loads <= 12 MB`, memory[sc]?.peak_rss_1k ?? null, PEAK_RSS_LIMIT, 'bytes', '<=');
+  }
+  // Metrics plus tracing at sampling rate 1 against the plain chain: the median of the
+  // per-round ratios of req/s at 50 connections, as the throughput they cost.
+  if (observability) {
+    const r = observability.rps?.rps_c50?.ratio?.median;
+    push(`observability cost < ${OBSERVABILITY_COST_LIMIT_PCT} % of throughput (remora-grpc-obs vs remora-grpc, req/s c50)`,
+      Number.isFinite(r) ? (1 - r) * 100 : null, OBSERVABILITY_COST_LIMIT_PCT, '%', '<');
   }
   return targets;
 }

@@ -2,14 +2,16 @@
  * log.h - Dapr-shaped structured logs.
  *
  * Every line carries Dapr's fields: time, level, type ("log"), msg, scope, instance, app_id,
- * ver; text (logfmt) by default, one JSON object per line with base_log_init(.json = 1). Lines
- * are written with one write(2) each, so lines from several threads never interleave.
+ * ver; text (logfmt) by default, one JSON object per line with base_log_init(.json = 1). Field
+ * order is logrus's: sorted by name (in text after time, level and msg), extra fields included.
+ * Lines are written with one write(2) each, so lines from several threads never interleave.
  * base_log_init() runs once at start-up, before threads exist; logging is thread-safe after.
  */
 #ifndef BASE_LOG_H
 #define BASE_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum base_log_level {
     BASE_LOG_DEBUG = 0,
@@ -35,6 +37,21 @@ int base_log_enabled(base_log_level_t level);
 
 /* Extra key/value fields: pass pairs of (const char *key, const char *value) then NULL. */
 void base_log_kv(base_log_level_t level, const char *scope, const char *msg, ...);
+
+/* A typed extra field for base_log_fields(): the string `str`, or the integer `num` when str
+ * is NULL (a JSON number, as logrus writes a Go int). */
+typedef struct base_log_field {
+    const char *key;
+    const char *str;
+    long long num;
+} base_log_field_t;
+
+/* One line with typed extra fields (at most BASE_LOG_MAX_FIELDS are written). Written whatever
+ * the configured level: the caller decides, with base_log_enabled() when it should (daprd's
+ * API-log logger is pinned at info, so its lines survive --log-level warn). */
+#define BASE_LOG_MAX_FIELDS 16
+void base_log_fields(base_log_level_t level, const char *scope, const char *msg,
+                     const base_log_field_t *fields, size_t count);
 void base_log(base_log_level_t level, const char *scope, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -53,6 +53,7 @@ typedef struct config_component {
     char *name;    /* metadata.name */
     char *type;    /* spec.type, e.g. "middleware.http.ratelimit" */
     char *version; /* spec.version, default "v1" */
+    int version_default; /* 1 when spec.version was absent or empty (daprd keeps it empty) */
     char *file;    /* the file it came from, for messages */
     config_kv_t *metadata;
     size_t metadata_count;
@@ -78,6 +79,12 @@ typedef struct config_api_rule {
     char *protocol; /* "http" or "grpc" (default "http") */
 } config_api_rule_t;
 
+/* One entry of spec.features. */
+typedef struct config_feature {
+    char *name;  /* "" when absent */
+    int enabled;
+} config_feature_t;
+
 typedef struct config_acl_operation {
     char *name;        /* path pattern with * and ** */
     char **http_verbs; /* "*" allowed */
@@ -98,13 +105,21 @@ typedef struct config_acl_policy {
  * (a list is replaced as a whole), as daprd's repeated yaml.Unmarshal into one struct does.
  * Defaults are daprd's LoadDefaultConfiguration. */
 typedef struct config_spec {
-    /* spec.tracing */
-    double sampling_rate;    /* default 1e-4 when absent or unparsable; 0 disables tracing */
+    /* spec.tracing, then the OTEL_EXPORTER_OTLP_* environment variables when no file set
+     * otel.endpointAddress (daprd's SetTracingSpecFromEnv; see docs/configuration.md) */
+    double sampling_rate;    /* default 1e-4 when absent or unparsable (1 when the OTLP
+                                endpoint came from the environment); 0 disables tracing */
+    int sampling_rate_set;   /* 1 when a file set samplingRate */
     int tracing_stdout;
-    char *zipkin_endpoint;   /* NULL when absent */
-    char *otel_endpoint;
-    char *otel_protocol;     /* "http" or "grpc" */
+    char *zipkin_endpoint;   /* full URL; NULL when absent */
+    char *otel_endpoint;     /* "host:port" (an optional path follows); NULL when absent */
+    char *otel_protocol;     /* "http" or "grpc" (anything else is refused at load when an
+                                endpoint is set); NULL when absent */
     int otel_is_secure;      /* default 1 */
+    config_kv_t *otel_headers; /* extra request headers, in order; names are HTTP tokens and
+                                  values have no control characters (checked at load) */
+    size_t otel_header_count;
+    int otel_timeout_ms;     /* per export request; 0 → the default, 10 s */
     /* spec.metric (alias spec.metrics) */
     int metrics_enabled;     /* default 1 */
     int metrics_increased_cardinality; /* default 1 */
@@ -133,6 +148,15 @@ typedef struct config_spec {
     int api_logging_enabled; /* -1 unset */
     int api_logging_obfuscate_urls;
     int api_logging_omit_health_checks;
+    /* spec.features, as written (a later file's list replaces an earlier one's) */
+    config_feature_t *features;
+    size_t feature_count;
+    /* The features in effect, by daprd's rules (config.SetDefaultFeatures + LoadFeatures),
+     * computed by config_load() after every file: daprd 1.15's default SchedulerReminders is
+     * appended unless listed; then entries in order, an enabled one added once, a disabled one
+     * removing an earlier enabled one, nameless ones ignored. */
+    char **enabled_features;
+    size_t enabled_feature_count;
     /* pipelines */
     config_pipeline_t http_pipeline;
     config_pipeline_t app_http_pipeline;

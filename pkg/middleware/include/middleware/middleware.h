@@ -75,8 +75,19 @@ struct mw_exchange {
     unsigned replied : 1;     /* a response head is on its way */
     unsigned in_handler : 1;  /* the request reached the handler (cleared when a filter cuts it off) */
     unsigned in_filter : 1;   /* a filter hook is running (private to the chain) */
+    unsigned recorded : 1;    /* the HTTP server metrics of this exchange are recorded */
+    uint64_t res_bytes;       /* response body bytes sent so far */
+    base_slice_t invoke_app;  /* service invocation: the target app id and the method, set by */
+    base_slice_t invoke_method; /* the handler (they name the request's span, as daprd does) */
     void *handler_data;       /* the handler's per-request state */
     void *filter_data[MW_MAX_FILTERS]; /* per filter, indexed by position in the chain */
+    /* What the handler reports about the request for the filters that log it, set in its
+     * on_request (daprd's EndpointCtxData): the endpoint name ("GetMetadata", "InvokeService"
+     * ...; NULL until set), the target app id of an invocation as addressed (empty
+     * otherwise), and whether the endpoint is a health check. */
+    const char *endpoint;
+    base_slice_t endpoint_app_id;
+    unsigned endpoint_health : 1;
 };
 
 /* Entry point from the HTTP server: allocates the mw_exchange_t in ex->pool and runs the
@@ -119,13 +130,17 @@ mw_filter_t *mw_tracing_new(const config_t *cfg);
 mw_filter_t *mw_apitoken_new(const config_t *cfg);
 mw_filter_t *mw_cors_new(const config_t *cfg);
 mw_filter_t *mw_bodylimit_new(const config_t *cfg);
+/* The API log (daprd's "HTTP API Called", scope dapr.runtime.http-info), when API logging is
+ * on: --enable-api-logging when given, else spec.logging.apiLogging.enabled. One line per
+ * request that reached it, written when the exchange ends (status, body size, duration). */
+mw_filter_t *mw_apilog_new(const config_t *cfg);
 /* Builds the filter for one spec.httpPipeline handler from its component (e.g. ratelimit).
  * Returns NULL and writes a one-line reason into err for an unknown type or bad metadata. */
 mw_filter_t *mw_component_new(const config_handler_t *h, char *err, size_t errlen);
 
 /*
  * Builds the API server chain in daprd's order: tracing → API token → CORS → body limit →
- * spec.httpPipeline components → handler. Returns 0, or -1 with a reason in err.
+ * spec.httpPipeline components → API log → handler. Returns 0, or -1 with a reason in err.
  */
 int mw_chain_build_api(mw_chain_t *chain, const config_t *cfg, mw_handler_t handler, char *err, size_t errlen);
 /* Builds the app channel chain from spec.appHttpPipeline (components only). */

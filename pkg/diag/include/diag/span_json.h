@@ -1,0 +1,62 @@
+/*
+ * span_json.h - spans as JSON for the exporters: Zipkin v2 and OTLP/HTTP JSON.
+ *
+ * Zipkin v2 (POST /api/v2/spans, a JSON array), the fields OpenTelemetry's Zipkin exporter
+ * writes: traceId (32 hex), id (16 hex), parentId (only with a parent), name, kind ("SERVER",
+ * "CLIENT"; none for an internal span), timestamp (start in µs, rounded), duration (µs,
+ * truncated, at least 1), localEndpoint.serviceName, and tags: the attributes, plus
+ * "otel.library.name" (the instrumentation scope), "service.name", and for an error status
+ * "otel.status_code": "ERROR" and "error": the message.
+ *
+ * OTLP/HTTP JSON (POST /v1/traces, an ExportTraceServiceRequest in the protobuf JSON mapping
+ * with the OTLP rules: ids as lower-case hex, enums as numbers, 64-bit times as decimal
+ * strings): one resourceSpans with resource attribute service.name, one scopeSpans with
+ * scope name DIAG_SPAN_SCOPE_NAME, then per span traceId, spanId, parentSpanId (only with a
+ * parent), name, kind, startTimeUnixNano, endTimeUnixNano, attributes ({key, value:
+ * {stringValue}}) and, for an error, status {code: 2, message}.
+ *
+ * Strings are escaped per RFC 8259; bytes that are not valid UTF-8 become U+FFFD, so a span
+ * carrying arbitrary request bytes never makes a collector reject the batch.
+ *
+ * Pure functions: no I/O, no shared state; output is appended to a caller's buffer. Each
+ * returns 0, or -1 when the buffer cannot grow (the buffer then holds what it held before
+ * that call).
+ */
+#ifndef DIAG_SPAN_JSON_H
+#define DIAG_SPAN_JSON_H
+
+#include <stddef.h>
+
+#include "base/base.h"
+#include "base/buf.h"
+#include "diag/span.h"
+
+/* The instrumentation scope of every span, as daprd names its tracer. */
+#define DIAG_SPAN_SCOPE_NAME "dapr-diagnostics"
+
+typedef enum diag_span_format {
+    DIAG_SPAN_FORMAT_ZIPKIN = 0,
+    DIAG_SPAN_FORMAT_OTLP,
+} diag_span_format_t;
+
+/* A batch being written into `out`. Fields are private to the encoder. */
+typedef struct diag_span_encoder {
+    diag_span_format_t format;
+    base_buf_t *out;
+    base_slice_t service; /* borrowed: must stay valid until diag_span_encode_end() */
+    size_t count;         /* spans added so far */
+} diag_span_encoder_t;
+
+/* Starts a batch: appends the opening ("[" or the OTLP envelope with the resource). */
+int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, base_buf_t *out,
+                           base_slice_t service_name);
+/* Appends one span. */
+int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s);
+/* Closes the batch. */
+int diag_span_encode_end(diag_span_encoder_t *e);
+
+/* One span as a single Zipkin JSON object (no array), NUL-terminated after out->len: the
+ * stdout exporter's line. */
+int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_slice_t service_name);
+
+#endif

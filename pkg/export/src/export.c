@@ -1,0 +1,613 @@
+/*
+ * export.c - the span exporter on the main loop: a timer drains the workers' rings into one
+ * batch, the batch is encoded once per exporter and POSTed with the HTTP/1.1 client; at most
+ * one request per exporter is in flight, and rings are not drained while any is.
+ *
+ * Drain pace: the timer runs every EXPORT_INTERVAL_MS at most, and sooner when spans arrive
+ * fast: after each drain the next one is planned for when the busiest ring, at the rate it
+ * filled since the previous drain, would be half full. Workers never wake the main loop, so
+ * the request path costs no syscall; a burst faster than the plan fills the ring and drops.
+ */
+#include "export/export.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/buf.h"
+#include "base/log.h"
+#include "base/pool.h"
+#include "diag/span_json.h"
+#include "export_internal.h"
+#include "http/client.h"
+
+#define LOG_SCOPE "dapr.runtime.diagnostics"
+#define TRACE_LOG_SCOPE "dapr.runtime.trace" /* daprd's stdout exporter logger */
+#define WARN_EVERY_MS 30000u
+#define MAX_SINKS 2
+#define MAX_HEADERS 32
+
+typedef struct sink {
+    export_t *e;
+    const char *name; /* for logs: "zipkin", "otlp" */
+    diag_span_format_t format;
+    diag_span_counter_t exported;
+    export_target_t target;
+    char url[320]; /* for logs (cut when longer) */
+    http_header_t headers[MAX_HEADERS];
+    size_t header_count;
+    unsigned timeout_ms;
+    base_buf_t body;
+    diag_span_encoder_t enc;
+    int batch_ok;       /* the batch's opening was written */
+    size_t batch_spans;
+    http_client_req_t *req; /* the request in flight */
+    int status;             /* its response status; 0 before the head */
+    int timed_out;
+    uv_timer_t timer;       /* its deadline */
+    /* rate-limited failure warnings */
+    uint64_t last_warn_ms;
+    uint64_t dropped_since_warn;
+    int warned;
+    int failing;
+} sink_t;
+
+typedef struct ring_slot {
+    diag_span_ring_t *ring;
+    size_t left; /* pending after the previous drain */
+} ring_slot_t;
+
+struct export {
+    uv_loop_t *loop;
+    http_client_t *client; /* NULL when only stdout exports */
+    uv_timer_t tick;
+    sink_t sinks[MAX_SINKS];
+    int sink_count;
+    int to_stdout;
+    base_buf_t line; /* one stdout span */
+    char *service;
+    ring_slot_t *rings;
+    int ring_count;
+    int next_ring;          /* the first ring drained by the next batch (fairness) */
+    uint64_t last_drain_ms;
+    uint64_t next_delay_ms;
+    int drain_wanted;       /* the timer fired while a request was in flight */
+    int stopping;
+    int stop_expired;
+    int finished;
+    uv_timer_t stop_timer;
+    void (*done_cb)(void *arg);
+    void *done_arg;
+    int open_handles;
+};
+
+static void run_after_requests(export_t *e);
+
+/* ---- helpers ---- */
+
+static int in_flight(const export_t *e)
+{
+    for (int i = 0; i < e->sink_count; i++)
+        if (e->sinks[i].req)
+            return 1;
+    return 0;
+}
+
+static size_t total_pending(export_t *e)
+{
+    size_t n = 0;
+    for (int i = 0; i < e->ring_count; i++)
+        n += diag_span_ring_pending(e->rings[i].ring);
+    return n;
+}
+
+/* ---- batches ---- */
+
+/* Plans the next drain: at once when a ring is still half full, else when the ring that
+ * filled fastest since the last drain would be half full at that rate (EXPORT_INTERVAL_MS at
+ * most). */
+static void plan_next(export_t *e, size_t arrived, size_t left, uint64_t elapsed_ms)
+{
+    const size_t half = DIAG_SPAN_RING_CAP / 2;
+    uint64_t d;
+    if (left >= half)
+        d = 0;
+    else if (arrived)
+        d = (half - left) * elapsed_ms / arrived;
+    else
+        return;
+    if (d < e->next_delay_ms)
+        e->next_delay_ms = d;
+}
+
+static void encode_one(export_t *e, const diag_span_t *s)
+{
+    base_slice_t service = base_slice_cstr(e->service);
+    if (e->to_stdout && base_log_enabled(BASE_LOG_INFO)) {
+        e->line.len = 0;
+        if (diag_span_encode_zipkin_object(&e->line, s, service) == 0)
+            base_log_kv(BASE_LOG_INFO, TRACE_LOG_SCOPE, e->line.base, NULL);
+    }
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        if (k->batch_ok && diag_span_encode_add(&k->enc, s) == 0)
+            k->batch_spans++;
+        else
+            diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, 1); /* out of memory */
+    }
+}
+
+static int batch_full(const export_t *e, size_t n)
+{
+    if (n >= EXPORT_BATCH_MAX_SPANS)
+        return 1;
+    for (int i = 0; i < e->sink_count; i++)
+        if (e->sinks[i].body.len >= EXPORT_BATCH_MAX_BYTES)
+            return 1;
+    return 0;
+}
+
+/* Moves up to one batch out of the rings, encoded into each sink's body (and written to the
+ * log for stdout). Returns the number of spans taken. */
+static size_t fill_batch(export_t *e)
+{
+    uint64_t now = uv_now(e->loop);
+    uint64_t elapsed = now > e->last_drain_ms ? now - e->last_drain_ms : 1;
+    e->last_drain_ms = now;
+    e->next_delay_ms = EXPORT_INTERVAL_MS;
+    base_slice_t service = base_slice_cstr(e->service);
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        k->body.len = 0;
+        k->batch_spans = 0;
+        k->batch_ok = diag_span_encode_begin(&k->enc, k->format, &k->body, service) == 0;
+    }
+    size_t n = 0, left = 0;
+    for (int r = 0; r < e->ring_count; r++) {
+        ring_slot_t *slot = &e->rings[(e->next_ring + r) % e->ring_count];
+        size_t pending = diag_span_ring_pending(slot->ring), taken = 0;
+        for (; taken < pending && !batch_full(e, n); taken++, n++)
+            encode_one(e, diag_span_ring_peek(slot->ring, taken));
+        diag_span_ring_release(slot->ring, taken);
+        size_t arrived = pending > slot->left ? pending - slot->left : 0;
+        slot->left = pending - taken;
+        left += slot->left;
+        plan_next(e, arrived, slot->left, elapsed);
+    }
+    if (left >= EXPORT_BATCH_MAX_SPANS)
+        e->next_delay_ms = 0; /* a whole batch is waiting */
+    e->next_ring = (e->next_ring + 1) % e->ring_count;
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        if (k->batch_spans && (!k->batch_ok || diag_span_encode_end(&k->enc) != 0)) {
+            diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, k->batch_spans);
+            k->batch_spans = 0;
+        }
+    }
+    return n;
+}
+
+/* ---- requests ---- */
+
+static void note_failure(sink_t *k, size_t spans, const char *why)
+{
+    export_t *e = k->e;
+    diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, spans);
+    k->dropped_since_warn += spans;
+    k->failing = 1;
+    uint64_t now = uv_now(e->loop);
+    if (k->warned && now - k->last_warn_ms < WARN_EVERY_MS)
+        return;
+    LOG_WARN(LOG_SCOPE, "%s exporter: cannot export spans to %s: %s; %llu span(s) dropped%s", k->name, k->url, why,
+             (unsigned long long)k->dropped_since_warn, k->warned ? " since the last warning" : "");
+    k->warned = 1;
+    k->last_warn_ms = now;
+    k->dropped_since_warn = 0;
+}
+
+static void on_req_head(http_client_req_t *req, void *ud, int status, const http_headers_t *headers)
+{
+    (void)req;
+    (void)headers;
+    ((sink_t *)ud)->status = status;
+}
+
+static void on_req_done(http_client_req_t *req, void *ud, int err, const char *errmsg)
+{
+    (void)req;
+    sink_t *k = ud;
+    export_t *e = k->e;
+    uv_timer_stop(&k->timer);
+    k->req = NULL;
+    size_t spans = k->batch_spans;
+    k->batch_spans = 0;
+    char why[160];
+    if (err == 0 && k->status >= 200 && k->status < 300) {
+        diag_span_count(k->exported, spans);
+        if (k->failing)
+            LOG_INFO(LOG_SCOPE, "%s exporter: exporting spans to %s again", k->name, k->url);
+        k->failing = 0;
+    } else {
+        if (k->timed_out)
+            snprintf(why, sizeof why, "no answer within %u ms", k->timeout_ms);
+        else if (err != 0)
+            snprintf(why, sizeof why, "%s", errmsg ? errmsg : uv_strerror(err));
+        else
+            snprintf(why, sizeof why, "HTTP status %d", k->status);
+        note_failure(k, spans, why);
+    }
+    run_after_requests(e);
+}
+
+static void on_req_timeout(uv_timer_t *t)
+{
+    sink_t *k = t->data;
+    if (k->req) {
+        k->timed_out = 1;
+        http_client_req_cancel(k->req);
+    }
+}
+
+static void send_batch(sink_t *k)
+{
+    static const http_client_cbs_t cbs = { .on_head = on_req_head, .on_done = on_req_done };
+    export_t *e = k->e;
+    if (k->batch_spans == 0)
+        return;
+    http_headers_t headers = { k->headers, k->header_count, k->header_count };
+    k->status = 0;
+    k->timed_out = 0;
+    k->req = http_client_request(e->client, k->target.host, k->target.port, BASE_SLICE_LIT("POST"),
+                                 base_slice_cstr(k->target.target), &headers, (int64_t)k->body.len, &cbs, k);
+    if (!k->req) {
+        size_t spans = k->batch_spans;
+        k->batch_spans = 0;
+        note_failure(k, spans, "out of memory");
+        return;
+    }
+    if (http_client_req_write(k->req, k->body.base, k->body.len) != 0 || http_client_req_end(k->req) != 0) {
+        http_client_req_cancel(k->req); /* on_done counts the batch */
+        return;
+    }
+    uv_timer_start(&k->timer, on_req_timeout, k->timeout_ms, 0);
+}
+
+/* One batch out of the rings and to every sink. Returns the spans taken. */
+static size_t run_batch(export_t *e)
+{
+    size_t n = fill_batch(e);
+    if (n == 0)
+        return 0;
+    for (int i = 0; i < e->sink_count; i++)
+        send_batch(&e->sinks[i]);
+    return n;
+}
+
+/* ---- the timer ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+    export_t *e = t->data;
+    if (in_flight(e)) {
+        e->drain_wanted = 1; /* run_after_requests() drains */
+        return;
+    }
+    run_batch(e);
+    uv_timer_start(&e->tick, on_tick, e->next_delay_ms, 0);
+}
+
+/* ---- stop ---- */
+
+/* Every handle's close ends here; the last one frees the exporter. */
+static void handle_gone(export_t *e)
+{
+    if (--e->open_handles > 0)
+        return;
+    if (e->done_cb)
+        e->done_cb(e->done_arg);
+    for (int i = 0; i < e->ring_count; i++)
+        diag_span_ring_free(e->rings[i].ring);
+    base_free(e->rings);
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        export_target_free(&k->target);
+        base_buf_free(&k->body);
+        for (size_t j = 0; j < k->header_count; j++) {
+            base_free((char *)k->headers[j].name.base);
+            base_free((char *)k->headers[j].value.base);
+        }
+    }
+    base_buf_free(&e->line);
+    base_free(e->service);
+    base_free(e);
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    handle_gone(h->data);
+}
+
+static void on_sink_timer_closed(uv_handle_t *h)
+{
+    handle_gone(((sink_t *)h->data)->e);
+}
+
+static void on_client_closed(void *arg)
+{
+    export_t *e = arg;
+    e->client = NULL;
+    handle_gone(e);
+}
+
+static void close_all(export_t *e)
+{
+    uv_close((uv_handle_t *)&e->tick, on_timer_closed);
+    uv_close((uv_handle_t *)&e->stop_timer, on_timer_closed);
+    for (int i = 0; i < e->sink_count; i++)
+        uv_close((uv_handle_t *)&e->sinks[i].timer, on_sink_timer_closed);
+    if (e->client)
+        http_client_close(e->client, on_client_closed, e);
+}
+
+static void finish(export_t *e)
+{
+    if (e->finished)
+        return;
+    e->finished = 1;
+    size_t left = total_pending(e);
+    if (left)
+        diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, left);
+    close_all(e);
+}
+
+/* Stopping: batch after batch until the rings are empty or the deadline passed. */
+static void stop_continue(export_t *e)
+{
+    while (!e->stop_expired) {
+        if (run_batch(e) == 0)
+            break;
+        if (in_flight(e))
+            return; /* on_req_done comes back here */
+    }
+    finish(e);
+}
+
+static void on_stop_deadline(uv_timer_t *t)
+{
+    export_t *e = t->data;
+    e->stop_expired = 1;
+    for (int i = 0; i < e->sink_count; i++)
+        if (e->sinks[i].req)
+            http_client_req_cancel(e->sinks[i].req);
+    if (!in_flight(e))
+        finish(e);
+}
+
+/* Every request of the batch is over. */
+static void run_after_requests(export_t *e)
+{
+    if (in_flight(e))
+        return;
+    if (e->stopping) {
+        stop_continue(e);
+    } else if (e->drain_wanted) {
+        e->drain_wanted = 0;
+        uv_timer_start(&e->tick, on_tick, 0, 0);
+    }
+}
+
+void export_stop(export_t *e, void (*done_cb)(void *arg), void *arg)
+{
+    if (!e || e->stopping)
+        return;
+    e->stopping = 1;
+    e->done_cb = done_cb;
+    e->done_arg = arg;
+    uv_timer_stop(&e->tick);
+    uv_timer_start(&e->stop_timer, on_stop_deadline, EXPORT_STOP_DEADLINE_MS, 0);
+    if (!in_flight(e))
+        stop_continue(e);
+}
+
+/* ---- start ---- */
+
+static int add_header(sink_t *k, const char *name, const char *value)
+{
+    /* The last of several with the same name wins, as daprd's header map does. */
+    size_t i = 0;
+    while (i < k->header_count && !base_slice_ieq_cstr(k->headers[i].name, name))
+        i++;
+    if (i == MAX_HEADERS)
+        return 0;
+    char *n = base_malloc(strlen(name) + 1), *v = base_malloc(strlen(value) + 1);
+    if (!n || !v) {
+        base_free(n);
+        base_free(v);
+        return -1;
+    }
+    strcpy(n, name);
+    strcpy(v, value);
+    if (i < k->header_count) {
+        base_free((char *)k->headers[i].name.base);
+        base_free((char *)k->headers[i].value.base);
+    } else {
+        k->header_count++;
+    }
+    k->headers[i].name = base_slice_cstr(n);
+    k->headers[i].value = base_slice_cstr(v);
+    return 0;
+}
+
+static sink_t *add_sink(export_t *e, const char *name, diag_span_format_t f, diag_span_counter_t counter,
+                        const char *url, unsigned timeout_ms)
+{
+    sink_t *k = &e->sinks[e->sink_count];
+    k->e = e;
+    k->name = name;
+    k->format = f;
+    k->exported = counter;
+    k->timeout_ms = timeout_ms;
+    snprintf(k->url, sizeof k->url, "%s", url);
+    if (add_header(k, "Content-Type", "application/json") != 0)
+        return NULL;
+    e->sink_count++;
+    return k;
+}
+
+static int setup_zipkin(export_t *e, const config_t *cfg)
+{
+    const char *url = cfg->spec.zipkin_endpoint;
+    if (!url || !*url)
+        return 0;
+    export_target_t t;
+    char why[128];
+    if (export_target_from_url(url, &t, why, sizeof why) != 0) {
+        LOG_ERROR(LOG_SCOPE, "zipkin exporter off: endpointAddress %s: %s", url, why);
+        return 0;
+    }
+    sink_t *k = add_sink(e, "zipkin", DIAG_SPAN_FORMAT_ZIPKIN, DIAG_SPAN_EXPORTED_ZIPKIN, url, EXPORT_TIMEOUT_MS);
+    if (!k) {
+        export_target_free(&t);
+        return -1;
+    }
+    k->target = t;
+    LOG_INFO(LOG_SCOPE, "exporting trace spans to Zipkin at %s", url);
+    return 0;
+}
+
+static int setup_otlp(export_t *e, const config_t *cfg)
+{
+    const config_spec_t *s = &cfg->spec;
+    if (!s->otel_endpoint || !*s->otel_endpoint)
+        return 0;
+    if (!s->otel_protocol || !*s->otel_protocol) {
+        /* daprd needs both and silently skips the exporter without a protocol */
+        LOG_WARN(LOG_SCOPE, "otel exporter off: spec.tracing.otel.endpointAddress is set but not protocol");
+        return 0;
+    }
+    if (strcmp(s->otel_protocol, "http") != 0 && strcmp(s->otel_protocol, "grpc") != 0) {
+        /* daprd refuses to start on this; an exporter is not worth refusing to serve */
+        LOG_ERROR(LOG_SCOPE, "otel exporter off: invalid protocol %s provided for Otel endpoint (http or grpc)",
+                  s->otel_protocol);
+        return 0;
+    }
+    if (strcmp(s->otel_protocol, "grpc") == 0) {
+        LOG_WARN(LOG_SCOPE, "otel exporter off: OTLP over gRPC is not supported; use protocol: http "
+                            "(OTLP/HTTP, port 4318) and isSecure: false");
+        return 0;
+    }
+    if (s->otel_is_secure) {
+        LOG_ERROR(LOG_SCOPE, "otel exporter off: isSecure is true (the default) and exporting over TLS is "
+                             "not supported; set spec.tracing.otel.isSecure: false (or OTEL_EXPORTER_OTLP_INSECURE=true)");
+        return 0;
+    }
+    export_target_t t;
+    char why[128], url[300];
+    if (export_target_from_otlp(s->otel_endpoint, &t, why, sizeof why) != 0) {
+        LOG_ERROR(LOG_SCOPE, "otel exporter off: endpointAddress %s: %s", s->otel_endpoint, why);
+        return 0;
+    }
+    snprintf(url, sizeof url, "http://%s:%d%s", t.host, t.port, t.target);
+    sink_t *k = add_sink(e, "otel", DIAG_SPAN_FORMAT_OTLP, DIAG_SPAN_EXPORTED_OTLP, url,
+                         s->otel_timeout_ms > 0 ? (unsigned)s->otel_timeout_ms : EXPORT_TIMEOUT_MS);
+    if (!k) {
+        export_target_free(&t);
+        return -1;
+    }
+    k->target = t;
+    for (size_t i = 0; i < s->otel_header_count; i++) {
+        const config_kv_t *h = &s->otel_headers[i];
+        /* the client writes Host and Content-Length; the body is JSON whatever is asked */
+        if (!strcasecmp(h->name, "Content-Type") || !strcasecmp(h->name, "Content-Length") ||
+            !strcasecmp(h->name, "Host"))
+            continue;
+        if (add_header(k, h->name, h->value) != 0)
+            return -1;
+    }
+    LOG_INFO(LOG_SCOPE, "exporting trace spans to OpenTelemetry (OTLP/HTTP JSON) at %s", url);
+    return 0;
+}
+
+static void free_unstarted(export_t *e)
+{
+    /* nothing was initialised on the loop yet */
+    for (int i = 0; i < e->sink_count; i++) {
+        export_target_free(&e->sinks[i].target);
+        for (size_t j = 0; j < e->sinks[i].header_count; j++) {
+            base_free((char *)e->sinks[i].headers[j].name.base);
+            base_free((char *)e->sinks[i].headers[j].value.base);
+        }
+    }
+    for (int i = 0; i < e->ring_count; i++)
+        diag_span_ring_free(e->rings[i].ring);
+    base_free(e->rings);
+    base_free(e->service);
+    base_free(e);
+}
+
+export_t *export_start(uv_loop_t *main_loop, const config_t *cfg, int worker_count, diag_span_ring_t **rings_out)
+{
+    if (worker_count <= 0 || cfg->spec.sampling_rate <= 0)
+        return NULL; /* samplingRate 0: daprd records no span at all */
+    export_t *e = base_calloc(1, sizeof(*e));
+    if (!e)
+        goto fail_oom;
+    e->loop = main_loop;
+    e->to_stdout = cfg->spec.tracing_stdout;
+    const char *id = cfg->app_id ? cfg->app_id : "";
+    if (!(e->service = base_malloc(strlen(id) + 1)))
+        goto fail_oom;
+    strcpy(e->service, id);
+    if (setup_zipkin(e, cfg) != 0 || setup_otlp(e, cfg) != 0)
+        goto fail_oom;
+    if (e->sink_count == 0 && !e->to_stdout) {
+        free_unstarted(e);
+        return NULL;
+    }
+    if (!(e->rings = base_calloc((size_t)worker_count, sizeof(*e->rings))))
+        goto fail_oom;
+    for (; e->ring_count < worker_count; e->ring_count++)
+        if (!(e->rings[e->ring_count].ring = diag_span_ring_new()))
+            goto fail_oom;
+    if (e->sink_count) {
+        unsigned connect_ms = 0;
+        for (int i = 0; i < e->sink_count; i++)
+            connect_ms = BASE_MAX(connect_ms, e->sinks[i].timeout_ms);
+        http_client_options_t o = { .connect_timeout_ms = connect_ms };
+        if (!(e->client = http_client_new(main_loop, &o)))
+            goto fail_oom;
+    }
+    /* From here on, handles exist: teardown goes through close_all(). */
+    uv_timer_init(main_loop, &e->tick);
+    uv_timer_init(main_loop, &e->stop_timer);
+    e->tick.data = e->stop_timer.data = e;
+    e->open_handles = 2 + e->sink_count + (e->client ? 1 : 0);
+    for (int i = 0; i < e->sink_count; i++) {
+        uv_timer_init(main_loop, &e->sinks[i].timer);
+        e->sinks[i].timer.data = &e->sinks[i];
+    }
+    e->last_drain_ms = uv_now(main_loop);
+    uv_timer_start(&e->tick, on_tick, EXPORT_INTERVAL_MS, 0);
+    uv_unref((uv_handle_t *)&e->tick);
+    if (e->to_stdout)
+        LOG_INFO(LOG_SCOPE, "writing trace spans to the log (scope %s)", TRACE_LOG_SCOPE);
+    for (int i = 0; i < worker_count; i++)
+        rings_out[i] = e->rings[i].ring;
+    return e;
+
+fail_oom:
+    LOG_ERROR(LOG_SCOPE, "trace export off: out of memory");
+    if (e)
+        free_unstarted(e);
+    return NULL;
+}
+
+size_t export_footprint(const export_t *e)
+{
+    if (!e)
+        return 0;
+    size_t n = sizeof(*e) + e->line.cap + (size_t)e->ring_count * (sizeof(ring_slot_t) + sizeof(diag_span_t) * DIAG_SPAN_RING_CAP);
+    for (int i = 0; i < e->sink_count; i++)
+        n += e->sinks[i].body.cap;
+    return n;
+}

@@ -1,0 +1,471 @@
+/* test_span_json.c - the Zipkin v2 and OTLP/HTTP JSON encoders, checked byte for byte and by
+ * parsing their output back with cJSON. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "base/pool.h"
+#include "diag/span_json.h"
+
+#define START 1700000000123456789ull
+#define SERVICE BASE_SLICE_LIT("orders")
+
+static const uint8_t tid[16] = { 0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+                                 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36 };
+static const uint8_t sid[8] = { 0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7 };
+static const uint8_t pid[8] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
+
+/* A root server span: GET /v1.0/metadata, 2.5 ms. */
+static void root_span(diag_span_t *s)
+{
+    diag_span_reset(s);
+    memcpy(s->trace_id, tid, 16);
+    memcpy(s->span_id, sid, 8);
+    s->kind = DIAG_SPAN_KIND_SERVER;
+    s->start_ns = START;
+    s->end_ns = START + 2500000;
+    diag_span_set_name(s, BASE_SLICE_LIT("/v1.0/metadata"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("http.request.method"), BASE_SLICE_LIT("GET"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/metadata"));
+}
+
+/* A child client span that failed after 400 ns. */
+static void child_span(diag_span_t *s)
+{
+    diag_span_reset(s);
+    memcpy(s->trace_id, tid, 16);
+    memcpy(s->span_id, pid, 8);
+    memcpy(s->parent_span_id, sid, 8);
+    s->has_parent = 1;
+    s->kind = DIAG_SPAN_KIND_CLIENT;
+    s->start_ns = START + 999; /* rounds up to the next µs */
+    s->end_ns = START + 999 + 400;
+    diag_span_set_name(s, BASE_SLICE_LIT("CallLocal/orders/new"));
+    diag_span_add_attr(s, BASE_SLICE_LIT("rpc.system"), BASE_SLICE_LIT("grpc"));
+    diag_span_set_error(s, BASE_SLICE_LIT("connection refused"));
+}
+
+static char *encode(diag_span_format_t f, const diag_span_t *spans, size_t n, base_buf_t *b)
+{
+    diag_span_encoder_t e;
+    b->len = 0;
+    assert_int_equal(diag_span_encode_begin(&e, f, b, SERVICE), 0);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(diag_span_encode_add(&e, &spans[i]), 0);
+    assert_int_equal(diag_span_encode_end(&e), 0);
+    assert_int_equal(base_buf_append(b, "", 1), 0); /* NUL for the parser */
+    b->len--;
+    return b->base;
+}
+
+static const char *str_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    assert_non_null(v);
+    assert_true(cJSON_IsString(v));
+    return v->valuestring;
+}
+
+static double num_of(const cJSON *o, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    assert_non_null(v);
+    assert_true(cJSON_IsNumber(v));
+    return v->valuedouble;
+}
+
+static int count_key(const cJSON *o, const char *key)
+{
+    int n = 0;
+    for (const cJSON *c = o->child; c; c = c->next)
+        n += strcmp(c->string, key) == 0;
+    return n;
+}
+
+/* ---- Zipkin ---- */
+
+static void test_zipkin_exact(void **state)
+{
+    (void)state;
+    diag_span_t s;
+    root_span(&s);
+    base_buf_t b = BASE_BUF_INIT;
+    const char *want = "[{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\",\"id\":\"00f067aa0ba902b7\","
+                       "\"name\":\"/v1.0/metadata\",\"kind\":\"SERVER\",\"timestamp\":1700000000123457,"
+                       "\"duration\":2500,\"localEndpoint\":{\"serviceName\":\"orders\"},"
+                       "\"tags\":{\"http.request.method\":\"GET\",\"dapr.api\":\"GET /v1.0/metadata\","
+                       "\"otel.library.name\":\"dapr-diagnostics\",\"service.name\":\"orders\"}}]";
+    assert_string_equal(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b), want);
+    base_buf_free(&b);
+}
+
+static void test_zipkin_fields(void **state)
+{
+    (void)state;
+    diag_span_t spans[2];
+    root_span(&spans[0]);
+    child_span(&spans[1]);
+    base_buf_t b = BASE_BUF_INIT;
+    cJSON *arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, spans, 2, &b));
+    assert_non_null(arr);
+    assert_true(cJSON_IsArray(arr));
+    assert_int_equal(cJSON_GetArraySize(arr), 2);
+
+    const cJSON *a = cJSON_GetArrayItem(arr, 0);
+    assert_string_equal(str_of(a, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(str_of(a, "id"), "00f067aa0ba902b7");
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "parentId"));
+    assert_string_equal(str_of(a, "name"), "/v1.0/metadata");
+    assert_string_equal(str_of(a, "kind"), "SERVER");
+    assert_true(num_of(a, "timestamp") == 1700000000123457.0);
+    assert_true(num_of(a, "duration") == 2500.0);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(a, "localEndpoint"), "serviceName"), "orders");
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(a, "tags");
+    assert_int_equal(cJSON_GetArraySize(tags), 4);
+    assert_string_equal(str_of(tags, "http.request.method"), "GET");
+    assert_string_equal(str_of(tags, "dapr.api"), "GET /v1.0/metadata");
+    assert_null(cJSON_GetObjectItemCaseSensitive(tags, "error"));
+    assert_null(cJSON_GetObjectItemCaseSensitive(tags, "otel.status_code"));
+
+    const cJSON *c = cJSON_GetArrayItem(arr, 1);
+    assert_string_equal(str_of(c, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(str_of(c, "id"), "1122334455667788");
+    assert_string_equal(str_of(c, "parentId"), "00f067aa0ba902b7");
+    assert_string_equal(str_of(c, "kind"), "CLIENT");
+    assert_true(num_of(c, "timestamp") == 1700000000123458.0); /* ...457.788 µs rounded */
+    assert_true(num_of(c, "duration") == 1.0);                 /* 400 ns: at least 1 */
+    tags = cJSON_GetObjectItemCaseSensitive(c, "tags");
+    assert_string_equal(str_of(tags, "rpc.system"), "grpc");
+    assert_string_equal(str_of(tags, "otel.status_code"), "ERROR");
+    assert_string_equal(str_of(tags, "error"), "connection refused");
+    assert_string_equal(str_of(tags, "otel.library.name"), "dapr-diagnostics");
+    assert_string_equal(str_of(tags, "service.name"), "orders");
+    cJSON_Delete(arr);
+    base_buf_free(&b);
+}
+
+static void test_zipkin_shadowed_tags(void **state)
+{
+    (void)state;
+    diag_span_t s;
+    root_span(&s);
+    s.kind = DIAG_SPAN_KIND_INTERNAL;
+    s.end_ns = s.start_ns - 5; /* a clock step backwards */
+    diag_span_add_attr(&s, BASE_SLICE_LIT("service.name"), BASE_SLICE_LIT("evil"));
+    diag_span_add_attr(&s, BASE_SLICE_LIT("error"), BASE_SLICE_LIT("stale"));
+    diag_span_add_attr(&s, BASE_SLICE_LIT("otel.status_code"), BASE_SLICE_LIT("OK"));
+    diag_span_add_attr(&s, BASE_SLICE_LIT("otel.library.name"), BASE_SLICE_LIT("x"));
+    base_buf_t b = BASE_BUF_INIT;
+    cJSON *arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b));
+    const cJSON *a = cJSON_GetArrayItem(arr, 0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "kind")); /* internal: no Zipkin kind */
+    assert_true(num_of(a, "duration") == 1.0);
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(a, "tags");
+    assert_int_equal(count_key(tags, "service.name"), 1);
+    assert_string_equal(str_of(tags, "service.name"), "orders");
+    assert_int_equal(count_key(tags, "otel.library.name"), 1);
+    assert_string_equal(str_of(tags, "otel.library.name"), "dapr-diagnostics");
+    assert_null(cJSON_GetObjectItemCaseSensitive(tags, "error")); /* removed without an error */
+    assert_string_equal(str_of(tags, "otel.status_code"), "OK");  /* kept: status unset */
+    cJSON_Delete(arr);
+
+    /* with an error status, ours replace the attributes */
+    diag_span_set_error(&s, BASE_SLICE_LIT("bad"));
+    arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b));
+    tags = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0), "tags");
+    assert_int_equal(count_key(tags, "otel.status_code"), 1);
+    assert_string_equal(str_of(tags, "otel.status_code"), "ERROR");
+    assert_int_equal(count_key(tags, "error"), 1);
+    assert_string_equal(str_of(tags, "error"), "bad");
+    cJSON_Delete(arr);
+    base_buf_free(&b);
+}
+
+static void test_zipkin_object(void **state)
+{
+    (void)state;
+    diag_span_t s;
+    child_span(&s);
+    base_buf_t b = BASE_BUF_INIT;
+    assert_int_equal(diag_span_encode_zipkin_object(&b, &s, SERVICE), 0);
+    assert_int_equal(b.base[b.len], '\0');
+    assert_int_equal(strlen(b.base), b.len);
+    assert_int_equal(b.base[0], '{');
+    cJSON *o = cJSON_Parse(b.base);
+    assert_non_null(o);
+    assert_string_equal(str_of(o, "parentId"), "00f067aa0ba902b7");
+    cJSON_Delete(o);
+    base_buf_free(&b);
+}
+
+/* ---- OTLP ---- */
+
+static void test_otlp_exact(void **state)
+{
+    (void)state;
+    diag_span_t s;
+    child_span(&s);
+    base_buf_t b = BASE_BUF_INIT;
+    const char *want = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
+                       "\"value\":{\"stringValue\":\"orders\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
+                       "\"dapr-diagnostics\"},\"spans\":[{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+                       "\"spanId\":\"1122334455667788\",\"parentSpanId\":\"00f067aa0ba902b7\","
+                       "\"name\":\"CallLocal/orders/new\",\"kind\":3,\"startTimeUnixNano\":\"1700000000123457788\","
+                       "\"endTimeUnixNano\":\"1700000000123458188\",\"attributes\":[{\"key\":\"rpc.system\","
+                       "\"value\":{\"stringValue\":\"grpc\"}}],\"status\":{\"code\":2,"
+                       "\"message\":\"connection refused\"}}]}]}]}";
+    assert_string_equal(encode(DIAG_SPAN_FORMAT_OTLP, &s, 1, &b), want);
+    base_buf_free(&b);
+}
+
+static void test_otlp_fields(void **state)
+{
+    (void)state;
+    diag_span_t spans[2];
+    root_span(&spans[0]);
+    child_span(&spans[1]);
+    base_buf_t b = BASE_BUF_INIT;
+    cJSON *root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, spans, 2, &b));
+    assert_non_null(root);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "resourceSpans");
+    assert_int_equal(cJSON_GetArraySize(rs), 1);
+    rs = cJSON_GetArrayItem(rs, 0);
+    const cJSON *rattrs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rs, "resource"), "attributes");
+    assert_int_equal(cJSON_GetArraySize(rattrs), 1);
+    assert_string_equal(str_of(cJSON_GetArrayItem(rattrs, 0), "key"), "service.name");
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rattrs, 0), "value"), "stringValue"),
+                        "orders");
+    const cJSON *ss = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rs, "scopeSpans"), 0);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(ss, "scope"), "name"), "dapr-diagnostics");
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(ss, "spans");
+    assert_int_equal(cJSON_GetArraySize(sp), 2);
+
+    const cJSON *a = cJSON_GetArrayItem(sp, 0);
+    assert_string_equal(str_of(a, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
+    assert_string_equal(str_of(a, "spanId"), "00f067aa0ba902b7");
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "parentSpanId"));
+    assert_string_equal(str_of(a, "name"), "/v1.0/metadata");
+    assert_true(num_of(a, "kind") == 2.0);
+    assert_string_equal(str_of(a, "startTimeUnixNano"), "1700000000123456789");
+    assert_string_equal(str_of(a, "endTimeUnixNano"), "1700000000125956789");
+    assert_null(cJSON_GetObjectItemCaseSensitive(a, "status"));
+    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(a, "attributes");
+    assert_int_equal(cJSON_GetArraySize(attrs), 2);
+    const cJSON *at = cJSON_GetArrayItem(attrs, 1);
+    assert_string_equal(str_of(at, "key"), "dapr.api");
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(at, "value"), "stringValue"), "GET /v1.0/metadata");
+
+    const cJSON *c = cJSON_GetArrayItem(sp, 1);
+    assert_string_equal(str_of(c, "parentSpanId"), "00f067aa0ba902b7");
+    assert_true(num_of(c, "kind") == 3.0);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
+    assert_true(num_of(st, "code") == 2.0);
+    assert_string_equal(str_of(st, "message"), "connection refused");
+    cJSON_Delete(root);
+
+    /* no spans: still a valid request; an error without a message has just the code */
+    diag_span_t e;
+    root_span(&e);
+    e.kind = DIAG_SPAN_KIND_INTERNAL;
+    diag_span_set_error(&e, BASE_SLICE_NULL);
+    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, &e, 1, &b));
+    sp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "resourceSpans"), 0),
+                                                            "scopeSpans"),
+                           0),
+        "spans");
+    a = cJSON_GetArrayItem(sp, 0);
+    assert_true(num_of(a, "kind") == 1.0);
+    st = cJSON_GetObjectItemCaseSensitive(a, "status");
+    assert_true(num_of(st, "code") == 2.0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(st, "message"));
+    cJSON_Delete(root);
+    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, NULL, 0, &b));
+    assert_non_null(root);
+    cJSON_Delete(root);
+    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, NULL, 0, &b));
+    assert_int_equal(cJSON_GetArraySize(root), 0);
+    cJSON_Delete(root);
+    base_buf_free(&b);
+}
+
+/* ---- escaping ---- */
+
+static void test_escaping(void **state)
+{
+    (void)state;
+    /* controls, quotes, backslash; valid 2-, 3- and 4-byte characters; then invalid bytes:
+     * a stray continuation, 0xff, an overlong '/', a surrogate, a sequence cut at the end */
+    static const char raw[] = "a\"b\\c\n\r\t\b\f\x01\x1f"
+                              "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                              "\x80\xff\xc0\xaf\xed\xa0\x80\xe2\x82";
+    static const char want[] = "a\"b\\c\n\r\t\b\f\x01\x1f"
+                               "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+                               "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"
+                               "\xef\xbf\xbd\xef\xbf\xbd";
+    diag_span_t s;
+    root_span(&s);
+    diag_span_set_name(&s, base_slice(raw, sizeof raw - 1));
+    diag_span_add_attr(&s, base_slice(raw, sizeof raw - 1), base_slice(raw, sizeof raw - 1));
+    base_buf_t b = BASE_BUF_INIT;
+    const char *out = encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b);
+    assert_non_null(strstr(out, "\\u0001\\u001f"));
+    assert_non_null(strstr(out, "\\n\\r\\t\\b\\f"));
+    for (size_t i = 0; i < b.len; i++)
+        assert_true((unsigned char)out[i] >= 0x20);
+    cJSON *arr = cJSON_Parse(out);
+    assert_non_null(arr);
+    const cJSON *a = cJSON_GetArrayItem(arr, 0);
+    assert_string_equal(str_of(a, "name"), want);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(a, "tags"), want), want);
+    cJSON_Delete(arr);
+
+    arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, &s, 1, &b));
+    assert_non_null(arr);
+    cJSON_Delete(arr);
+
+    /* the service name is escaped too */
+    b.len = 0;
+    diag_span_encoder_t e;
+    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, BASE_SLICE_LIT("a\"b")), 0);
+    assert_int_equal(diag_span_encode_add(&e, &s), 0);
+    assert_int_equal(diag_span_encode_end(&e), 0);
+    base_buf_append(&b, "", 1);
+    arr = cJSON_Parse(b.base);
+    assert_non_null(arr);
+    cJSON_Delete(arr);
+    base_buf_free(&b);
+}
+
+/* The word-at-a-time paths: every length from 0 to 40 with one special byte (or none) at every
+ * position, against the expected decoded text. */
+static void test_every_length_and_position(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *in, *out;
+    } specials[] = { { "\"", "\"" }, { "\\", "\\" }, { "\x01", "\x01" }, { "\x7f", "\x7f" },
+                     { "\xc3\xa9", "\xc3\xa9" }, { "\xff", "\xef\xbf\xbd" }, { "\x1f", "\x1f" }, { " ", " " } };
+    base_buf_t b = BASE_BUF_INIT;
+    for (size_t len = 0; len <= 40; len++) {
+        for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+            for (size_t pos = 0; pos <= len; pos++) { /* pos == len: none */
+                char in[64], want[64];
+                size_t ni = 0, nw = 0;
+                for (size_t i = 0; i < len; i++) {
+                    if (i == pos) {
+                        memcpy(in + ni, specials[k].in, strlen(specials[k].in));
+                        ni += strlen(specials[k].in);
+                        memcpy(want + nw, specials[k].out, strlen(specials[k].out));
+                        nw += strlen(specials[k].out);
+                    } else {
+                        in[ni++] = want[nw++] = (char)('a' + i % 26);
+                    }
+                }
+                want[nw] = '\0';
+                diag_span_t s;
+                root_span(&s);
+                diag_span_reset(&s);
+                diag_span_set_name(&s, base_slice(in, ni));
+                b.len = 0;
+                assert_int_equal(diag_span_encode_zipkin_object(&b, &s, SERVICE), 0);
+                cJSON *o = cJSON_Parse(b.base);
+                if (!o)
+                    fail_msg("len %zu special %zu pos %zu: invalid JSON %s", len, k, pos, b.base);
+                assert_string_equal(str_of(o, "name"), want);
+                cJSON_Delete(o);
+            }
+        }
+    }
+    base_buf_free(&b);
+}
+
+/* Every byte value in every field, full text buffers, a batch of 512: always valid JSON. */
+static void test_worst_case(void **state)
+{
+    (void)state;
+    static diag_span_t spans[512];
+    for (size_t k = 0; k < 512; k++) {
+        diag_span_t *s = &spans[k];
+        root_span(s);
+        diag_span_reset(s);
+        s->has_parent = 1;
+        char junk[DIAG_SPAN_TEXT_MAX];
+        for (size_t i = 0; i < sizeof junk; i++)
+            junk[i] = (char)((i * 31 + k) & 0xff);
+        diag_span_set_name(s, base_slice(junk, 40));
+        for (int i = 0; i < DIAG_SPAN_MAX_ATTRS; i++) {
+            char key[2] = { (char)('A' + i), 0 };
+            diag_span_add_attr(s, base_slice(key, 1), base_slice(junk + i, 60));
+        }
+        diag_span_set_error(s, base_slice(junk, sizeof junk));
+        assert_true(s->text_len >= DIAG_SPAN_TEXT_MAX - 3);
+    }
+    base_buf_t b = BASE_BUF_INIT;
+    for (int f = 0; f < 2; f++) {
+        cJSON *root = cJSON_Parse(encode((diag_span_format_t)f, spans, 512, &b));
+        assert_non_null(root);
+        cJSON_Delete(root);
+    }
+    base_buf_free(&b);
+}
+
+/* ---- allocation failure ---- */
+
+static int fail_alloc;
+
+static void *failing_malloc(size_t n)
+{
+    return fail_alloc ? NULL : malloc(n);
+}
+
+static void test_allocation_failure(void **state)
+{
+    (void)state;
+    base_allocator_t a = { failing_malloc, free };
+    base_set_allocator(&a);
+    diag_span_t s;
+    root_span(&s);
+    base_buf_t b = BASE_BUF_INIT;
+    diag_span_encoder_t e;
+    fail_alloc = 1;
+    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, SERVICE), -1);
+    assert_int_equal(b.len, 0);
+    fail_alloc = 0;
+    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_ZIPKIN, &b, SERVICE), 0);
+    size_t len = b.len;
+    fail_alloc = 1;
+    assert_int_equal(diag_span_encode_add(&e, &s), -1);
+    assert_int_equal(b.len, len);
+    assert_int_equal(e.count, 0);
+    assert_int_equal(diag_span_encode_zipkin_object(&b, &s, SERVICE), -1);
+    assert_int_equal(b.len, len);
+    fail_alloc = 0;
+    assert_int_equal(diag_span_encode_add(&e, &s), 0);
+    assert_int_equal(diag_span_encode_end(&e), 0);
+    base_buf_free(&b);
+    base_set_allocator(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_zipkin_exact),
+        cmocka_unit_test(test_zipkin_fields),
+        cmocka_unit_test(test_zipkin_shadowed_tags),
+        cmocka_unit_test(test_zipkin_object),
+        cmocka_unit_test(test_otlp_exact),
+        cmocka_unit_test(test_otlp_fields),
+        cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_every_length_and_position),
+        cmocka_unit_test(test_worst_case),
+        cmocka_unit_test(test_allocation_failure),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
