@@ -213,15 +213,31 @@ static const double *bucket_bounds(const diag_metrics_t *m, inst_kind_t k)
     return k == K_LATENCY ? m->latency : size_buckets;
 }
 
-/* FNV-1a over the label values, with the length of each mixed in so ("ab","c") != ("a","bc"). */
+static inline uint64_t mix(uint64_t h, uint64_t v)
+{
+    h = (h ^ v) * 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 32);
+}
+
+/* Eight bytes at a time (the labels are hashed on every observation), with the length of each
+ * value mixed in so ("ab","c") != ("a","bc"). */
 static uint64_t hash_labels(unsigned inst, const base_slice_t *labels, unsigned n)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ inst;
     for (unsigned i = 0; i < n; i++) {
-        h = (h ^ labels[i].len) * 0x100000001b3ull;
-        const unsigned char *p = (const unsigned char *)labels[i].base;
-        for (size_t j = 0; j < labels[i].len; j++)
-            h = (h ^ p[j]) * 0x100000001b3ull;
+        const char *p = labels[i].base;
+        size_t len = labels[i].len;
+        h = mix(h, len);
+        for (; len >= 8; p += 8, len -= 8) {
+            uint64_t v;
+            memcpy(&v, p, 8);
+            h = mix(h, v);
+        }
+        if (len) {
+            uint64_t v = 0;
+            memcpy(&v, p, len);
+            h = mix(h, v);
+        }
     }
     return h;
 }

@@ -1,35 +1,101 @@
 /*
- * span_json.c - Zipkin v2 and OTLP/HTTP JSON writers for finished spans.
+ * span_json.c - Zipkin v2 and OTLP/HTTP JSON for finished spans, built and printed with cJSON.
  *
- * Written directly into a reserved buffer rather than through a cJSON tree: a tree costs one
- * allocation per value (about 30 per span) and cJSON prints integers through printf and a
- * sscanf round trip, which together made it several times slower than this writer (figures in
- * docs/internals/diag.md). The exporter encodes every span of a busy sidecar, on the main
- * thread, so this is the hot loop of tracing. The output is checked by parsing it back with
- * cJSON in tests/unit/diag/test_span_json.c.
+ * The exporter encodes every span of a busy sidecar on the main thread, so this is the hot loop
+ * of tracing, and a plain cJSON tree (one malloc per value, numbers printed with "%1.15g" and
+ * checked with sscanf) costs about 15 times the bytes it prints. Each span is therefore built
+ * as a cJSON tree that allocates nothing and copies no string:
  *
- * Each span first reserves its worst case (every text byte escaped to six characters), then is
- * written with no further bounds checks, so a failed reservation leaves the buffer unchanged.
+ * - its nodes are an array on the stack (at most SPAN_NODES_MAX), each set up the way
+ *   cJSON_CreateObject(), cJSON_CreateArray() and cJSON_CreateStringReference() set up theirs,
+ *   minus the allocation, and linked with cJSON_AddItemToObjectCS() (constant keys, not
+ *   copied) and cJSON_AddItemToArray(). The tree is printed, then dropped with the stack frame;
+ *   it never reaches cJSON_Delete(), so no hook frees anything, and other threads using cJSON
+ *   at the same time (the JSON log lines) are unaffected: cJSON_InitHooks() is process-wide,
+ *   an arena behind it could not be thread-safe by construction;
+ * - every value is a reference into a scratch area: the span's text pieces copied there with a
+ *   NUL (the record's text is not NUL-terminated) and made valid UTF-8, the service name, the
+ *   hex ids and the decimal times. Numbers are cJSON_Raw nodes holding that decimal text, so
+ *   64-bit times print exactly and without printf;
+ * - cJSON_PrintPreallocated() prints the tree straight into the caller's buffer. The scratch
+ *   is the same buffer, past the room reserved for the printed span, so it outlives the print
+ *   and a span needs no memory besides the buffer it is appended to.
+ *
+ * The batch framing around the spans ("[", ",", "]" and the end of the OTLP envelope) is
+ * appended here: printing the whole batch as one tree would print the same nodes at the same
+ * cost, but keep 512 spans' nodes and scratch alive until the end (figures in
+ * docs/internals/diag.md).
+ *
+ * Each span first reserves its worst case (every text byte printed as six), so a print cannot
+ * run out of room and a failed reservation leaves the buffer as it was.
  */
 #include "diag/span_json.h"
 
+#include <cjson/cJSON.h>
 #include <string.h>
 
-/* Bytes of JSON one span can take besides its escaped text and service name. */
+/* Printed bytes of one span besides its text and service name: keys, ids, times, punctuation. */
 #define SPAN_FIXED_MAX 640
 #define ATTR_FIXED_MAX 48
-#define ESCAPED_MAX 6 /* "\u00XX" or "\ufffd" per input byte */
+#define PRINTED_MAX 6 /* cJSON's "\u00XX" for a control byte */
+#define SANITIZED_MAX 3 /* U+FFFD for an invalid byte */
+/* Scratch besides the text: the NULs of up to 2 + 2 * 16 strings and the service name, three
+ * hex ids and two decimal numbers, with their NULs. */
+#define SCRATCH_FIXED_MAX 192
 
-/* 0: copied as is; 1: escaped (control, '"', '\\'); 2: start of a multi-byte sequence. */
-static const unsigned char char_class[256] = {
-    [0x00 ... 0x1f] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 2,
-};
+/* A Zipkin span takes 31 nodes at most, an OTLP span 76, the OTLP envelope 14. */
+#define SPAN_NODES_MAX (12 + 4 * DIAG_SPAN_MAX_ATTRS)
 
-static const char hex_digits[] = "0123456789abcdef";
+typedef struct tree {
+    cJSON node[SPAN_NODES_MAX];
+    unsigned used;
+    char *scratch; /* where the next value is copied */
+} tree_t;
 
-#define PUT_LIT(o, lit) (memcpy((o), (lit), sizeof(lit) - 1), (o) + sizeof(lit) - 1)
+/* ---- nodes ---- */
 
-/* "00".."ff" and "00".."99": two output characters per table load. */
+static cJSON *node_new(tree_t *t, int type, const char *value)
+{
+    cJSON *n = &t->node[t->used++];
+    *n = (cJSON){ .type = type, .valuestring = (char *)value };
+    return n;
+}
+
+static cJSON *add_node(tree_t *t, cJSON *parent, const char *key, int type, const char *value)
+{
+    cJSON *n = node_new(t, type, value);
+    if (key)
+        cJSON_AddItemToObjectCS(parent, key, n);
+    else
+        cJSON_AddItemToArray(parent, n);
+    return n;
+}
+
+static cJSON *add_object(tree_t *t, cJSON *parent, const char *key)
+{
+    return add_node(t, parent, key, cJSON_Object, NULL);
+}
+
+static cJSON *add_array(tree_t *t, cJSON *parent, const char *key)
+{
+    return add_node(t, parent, key, cJSON_Array, NULL);
+}
+
+/* A string cJSON prints (escaping it) but does not own. */
+static void add_string(tree_t *t, cJSON *parent, const char *key, const char *value)
+{
+    add_node(t, parent, key, cJSON_String | cJSON_IsReference, value);
+}
+
+/* A number as its decimal text, printed as is. */
+static void add_number(tree_t *t, cJSON *parent, const char *key, const char *digits)
+{
+    add_node(t, parent, key, cJSON_Raw | cJSON_IsReference, digits);
+}
+
+/* ---- values in the scratch ---- */
+
+/* "00".."ff": two output characters per table load. */
 static const char hex_pairs[256][2] = {
 #define HEX_DIGIT(d) ((d) < 10 ? '0' + (d) : 'a' + (d) - 10)
 #define H4(i) { HEX_DIGIT((i) >> 4), HEX_DIGIT((i) & 15) }
@@ -47,14 +113,17 @@ static const char dec_pairs[] = "00010203040506070809101112131415161718192021222
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                 "8081828384858687888990919293949596979899";
 
-static char *put_hex(char *o, const uint8_t *p, size_t n)
+static const char *scratch_hex(tree_t *t, const uint8_t *p, size_t n)
 {
+    char *start = t->scratch, *o = start;
     for (size_t i = 0; i < n; i++, o += 2)
         memcpy(o, hex_pairs[p[i]], 2);
-    return o;
+    *o++ = '\0';
+    t->scratch = o;
+    return start;
 }
 
-static char *put_u64(char *o, uint64_t v)
+static const char *scratch_u64(tree_t *t, uint64_t v)
 {
     char tmp[20];
     size_t n = 0;
@@ -69,8 +138,11 @@ static char *put_u64(char *o, uint64_t v)
     } else {
         tmp[sizeof tmp - ++n] = (char)('0' + v);
     }
-    memcpy(o, tmp + sizeof tmp - n, n);
-    return o + n;
+    char *start = t->scratch;
+    memcpy(start, tmp + sizeof tmp - n, n);
+    start[n] = '\0';
+    t->scratch = start + n + 1;
+    return start;
 }
 
 /* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most
@@ -104,135 +176,102 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
     return n;
 }
 
-static char *put_escape(char *o, unsigned char c)
-{
-    *o++ = '\\';
-    switch (c) {
-    case '"': *o++ = '"'; break;
-    case '\\': *o++ = '\\'; break;
-    case '\n': *o++ = 'n'; break;
-    case '\r': *o++ = 'r'; break;
-    case '\t': *o++ = 't'; break;
-    case '\b': *o++ = 'b'; break;
-    case '\f': *o++ = 'f'; break;
-    default:
-        o = PUT_LIT(o, "u00");
-        *o++ = hex_digits[c >> 4];
-        *o++ = hex_digits[c & 0xf];
-    }
-    return o;
-}
-
-/* Words at a time: a word is copied as is when none of its bytes needs attention, i.e. none
- * is below 0x20, '"', '\\' or 0x80 and above (the classic "has a byte less than n" and "has a
- * zero byte" bit tricks, which never miss one). Most span text is plain ASCII, so the byte loop
- * only runs around the bytes that need it. */
+/* A word needs a closer look when one of its bytes is 0 or 0x80 and above. Without a high byte,
+ * w - ONES borrows into a byte's top bit only at a zero byte, so this never misses one. */
 #define ONES64 0x0101010101010101ull
 #define HIGHS64 0x8080808080808080ull
-#define ONES32 0x01010101u
-#define HIGHS32 0x80808080u
 
-static inline uint64_t care64(uint64_t w)
+static inline int word_plain(uint64_t w)
 {
-    uint64_t q = w ^ (ONES64 * '"'), b = w ^ (ONES64 * '\\');
-    return ((w - ONES64 * 0x20) & ~w & HIGHS64) | ((q - ONES64) & ~q & HIGHS64) | ((b - ONES64) & ~b & HIGHS64) |
-           (w & HIGHS64);
+    return (((w - ONES64) | w) & HIGHS64) == 0;
 }
 
-static inline uint32_t care32(uint32_t w)
+/* The bytes around a zero or non-ASCII byte, one at a time. Out of line so that the fast path
+ * stays small. */
+__attribute__((noinline)) static char *sanitize_slow(char *o, const unsigned char *p, size_t n)
 {
-    uint32_t q = w ^ (ONES32 * '"'), b = w ^ (ONES32 * '\\');
-    return ((w - ONES32 * 0x20) & ~w & HIGHS32) | ((q - ONES32) & ~q & HIGHS32) | ((b - ONES32) & ~b & HIGHS32) |
-           (w & HIGHS32);
-}
-
-/* The general case: byte by byte where needed, words in between. Kept out of line so that the
- * fast path stays small. */
-__attribute__((noinline)) static char *put_str_slow(char *o, const unsigned char *p, size_t i, size_t n)
-{
+    size_t i = 0;
     while (i < n) {
-        while (n - i >= 8) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (care64(w))
-                break;
+        uint64_t w;
+        if (n - i >= 8 && (memcpy(&w, p + i, 8), word_plain(w))) {
             memcpy(o, &w, 8);
             o += 8;
             i += 8;
-        }
-        size_t stop = BASE_MIN(n, i + 8);
-        while (i < stop && char_class[p[i]] == 0)
-            *o++ = (char)p[i++];
-        if (i == stop)
-            continue; /* that stretch was plain after all, or the string is over */
-        if (char_class[p[i]] == 1) {
-            o = put_escape(o, p[i++]);
             continue;
         }
-        size_t len = utf8_len(p + i, n - i);
+        unsigned char c = p[i];
+        if (c != 0 && c < 0x80) {
+            *o++ = (char)c;
+            i++;
+            continue;
+        }
+        size_t len = c ? utf8_len(p + i, n - i) : 0;
         if (len) {
             memcpy(o, p + i, len);
             o += len;
             i += len;
         } else {
-            o = PUT_LIT(o, "\\ufffd");
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
             i++;
         }
     }
     return o;
 }
 
-/* A JSON string with its quotes. Needs at most 2 + 6 * n bytes. Plain strings are copied in
- * whole words, the last one overlapping the one before (bytes already known plain). */
-static char *put_str(char *o, const char *s, size_t n)
+/*
+ * Copies text into the scratch as a C string cJSON can print. cJSON escapes controls, '"' and
+ * '\\' (RFC 8259) but copies other bytes as they are, and a collector rejects a whole batch
+ * over one invalid UTF-8 sequence; so here bytes that are not valid UTF-8 become U+FFFD, and so
+ * does a NUL byte, which a C string cannot carry. Plain ASCII is copied in whole words, the
+ * last one overlapping the one before.
+ */
+static const char *scratch_text(tree_t *t, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
+    char *start = t->scratch, *o = start;
+    uint64_t w;
     size_t i = 0;
-    *o++ = '"';
-    if (n >= 8) {
-        uint64_t w;
-        for (; n - i >= 8; i += 8, o += 8) {
-            memcpy(&w, p + i, 8);
-            if (care64(w))
-                goto slow;
-            memcpy(o, &w, 8);
-        }
-        if (i < n) {
-            memcpy(&w, p + n - 8, 8);
-            if (care64(w))
-                goto slow;
-            memcpy(o + (n - i) - 8, &w, 8);
-            o += n - i;
-        }
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        if (care32(a) | care32(b))
-            goto slow;
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-        o += n;
-    } else {
+    if (n < 8)
         goto slow;
+    for (; n - i >= 8; i += 8) {
+        memcpy(&w, p + i, 8);
+        if (!word_plain(w))
+            goto slow;
+        memcpy(o + i, &w, 8);
     }
-    *o++ = '"';
-    return o;
+    if (i < n) {
+        memcpy(&w, p + n - 8, 8);
+        if (!word_plain(w))
+            goto slow;
+        memcpy(o + n - 8, &w, 8);
+    }
+    o += n;
+    goto done;
 slow:
-    o = put_str_slow(o, p, i, n);
-    *o++ = '"';
-    return o;
+    o = sanitize_slow(o, p, n);
+done:
+    *o++ = '\0';
+    t->scratch = o;
+    return start;
 }
 
-static char *put_text(char *o, const diag_span_t *s, diag_span_str_t str)
+static const char *scratch_piece(tree_t *t, const diag_span_t *s, diag_span_str_t str)
 {
-    return put_str(o, s->text + str.off, str.len);
+    return scratch_text(t, s->text + str.off, str.len);
 }
 
-static size_t span_max(const diag_span_t *s, base_slice_t service)
+/* ---- sizes ---- */
+
+static size_t span_printed_max(const diag_span_t *s, base_slice_t service)
 {
-    return SPAN_FIXED_MAX + (size_t)s->attr_count * ATTR_FIXED_MAX + ESCAPED_MAX * (size_t)s->text_len +
-           2 * ESCAPED_MAX * service.len;
+    return SPAN_FIXED_MAX + (size_t)s->attr_count * ATTR_FIXED_MAX + PRINTED_MAX * (size_t)s->text_len +
+           2 * PRINTED_MAX * service.len;
+}
+
+static size_t span_scratch_max(const diag_span_t *s, base_slice_t service)
+{
+    return SCRATCH_FIXED_MAX + SANITIZED_MAX * ((size_t)s->text_len + service.len);
 }
 
 /* ---- Zipkin v2 ---- */
@@ -252,103 +291,117 @@ static int zipkin_tag_shadowed(const diag_span_t *s, diag_span_str_t key)
            (s->status != DIAG_SPAN_STATUS_UNSET && KEY_IS(s, key, "otel.status_code"));
 }
 
-static char *put_zipkin(char *o, const diag_span_t *s, base_slice_t service)
+static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_name)
 {
-    o = PUT_LIT(o, "{\"traceId\":\"");
-    o = put_hex(o, s->trace_id, sizeof s->trace_id);
-    o = PUT_LIT(o, "\",\"id\":\"");
-    o = put_hex(o, s->span_id, sizeof s->span_id);
-    if (s->has_parent) {
-        o = PUT_LIT(o, "\",\"parentId\":\"");
-        o = put_hex(o, s->parent_span_id, sizeof s->parent_span_id);
-    }
-    o = PUT_LIT(o, "\",\"name\":");
-    o = put_text(o, s, s->name);
+    cJSON *o = node_new(t, cJSON_Object, NULL);
+    add_string(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
+    add_string(t, o, "id", scratch_hex(t, s->span_id, sizeof s->span_id));
+    if (s->has_parent)
+        add_string(t, o, "parentId", scratch_hex(t, s->parent_span_id, sizeof s->parent_span_id));
+    add_string(t, o, "name", scratch_piece(t, s, s->name));
     if (s->kind == DIAG_SPAN_KIND_SERVER)
-        o = PUT_LIT(o, ",\"kind\":\"SERVER\"");
+        add_string(t, o, "kind", "SERVER");
     else if (s->kind == DIAG_SPAN_KIND_CLIENT)
-        o = PUT_LIT(o, ",\"kind\":\"CLIENT\"");
+        add_string(t, o, "kind", "CLIENT");
     /* zipkin-go: timestamp rounded to the µs, duration truncated; 0 would be omitted there,
      * and Zipkin reads a missing duration as "unfinished", so it is at least 1. */
     uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
-    o = PUT_LIT(o, ",\"timestamp\":");
-    o = put_u64(o, (s->start_ns + 500) / 1000);
-    o = PUT_LIT(o, ",\"duration\":");
-    o = put_u64(o, dur ? dur : 1);
-    o = PUT_LIT(o, ",\"localEndpoint\":{\"serviceName\":");
-    o = put_str(o, service.base, service.len);
-    o = PUT_LIT(o, "},\"tags\":{");
+    add_number(t, o, "timestamp", scratch_u64(t, (s->start_ns + 500) / 1000));
+    add_number(t, o, "duration", scratch_u64(t, dur ? dur : 1));
+    const char *service = scratch_text(t, service_name.base, service_name.len);
+    add_string(t, add_object(t, o, "localEndpoint"), "serviceName", service);
+    cJSON *tags = add_object(t, o, "tags");
     for (unsigned i = 0; i < s->attr_count; i++) {
         const diag_span_attr_t *a = &s->attrs[i];
         if (zipkin_tag_shadowed(s, a->key))
             continue;
-        o = put_text(o, s, a->key);
-        *o++ = ':';
-        o = put_text(o, s, a->value);
-        *o++ = ',';
+        /* the key is a reference into the scratch, valid as long as a constant one */
+        const char *key = scratch_piece(t, s, a->key);
+        add_string(t, tags, key, scratch_piece(t, s, a->value));
     }
-    o = PUT_LIT(o, "\"otel.library.name\":\"" DIAG_SPAN_SCOPE_NAME "\",\"service.name\":");
-    o = put_str(o, service.base, service.len);
+    add_string(t, tags, "otel.library.name", DIAG_SPAN_SCOPE_NAME);
+    add_string(t, tags, "service.name", service);
     if (s->status == DIAG_SPAN_STATUS_ERROR) {
-        o = PUT_LIT(o, ",\"otel.status_code\":\"ERROR\",\"error\":");
-        o = put_text(o, s, s->status_message);
+        add_string(t, tags, "otel.status_code", "ERROR");
+        add_string(t, tags, "error", scratch_piece(t, s, s->status_message));
     }
-    return PUT_LIT(o, "}}");
+    return o;
 }
 
 /* ---- OTLP/HTTP JSON ---- */
 
-static char *put_otlp(char *o, const diag_span_t *s)
+/* OTLP's enums are JSON numbers; these are the only ones a span carries. */
+static const char *const small_numbers[] = { "0", "1", "2", "3", "4", "5" };
+
+static cJSON *otlp_tree(tree_t *t, const diag_span_t *s)
 {
-    o = PUT_LIT(o, "{\"traceId\":\"");
-    o = put_hex(o, s->trace_id, sizeof s->trace_id);
-    o = PUT_LIT(o, "\",\"spanId\":\"");
-    o = put_hex(o, s->span_id, sizeof s->span_id);
-    if (s->has_parent) {
-        o = PUT_LIT(o, "\",\"parentSpanId\":\"");
-        o = put_hex(o, s->parent_span_id, sizeof s->parent_span_id);
-    }
-    o = PUT_LIT(o, "\",\"name\":");
-    o = put_text(o, s, s->name);
-    o = PUT_LIT(o, ",\"kind\":");
-    *o++ = (char)('0' + (s->kind <= 5 ? s->kind : 0));
-    o = PUT_LIT(o, ",\"startTimeUnixNano\":\"");
-    o = put_u64(o, s->start_ns);
-    o = PUT_LIT(o, "\",\"endTimeUnixNano\":\"");
-    o = put_u64(o, s->end_ns);
-    *o++ = '"';
+    cJSON *o = node_new(t, cJSON_Object, NULL);
+    add_string(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
+    add_string(t, o, "spanId", scratch_hex(t, s->span_id, sizeof s->span_id));
+    if (s->has_parent)
+        add_string(t, o, "parentSpanId", scratch_hex(t, s->parent_span_id, sizeof s->parent_span_id));
+    add_string(t, o, "name", scratch_piece(t, s, s->name));
+    add_number(t, o, "kind", small_numbers[s->kind <= 5 ? s->kind : 0]);
+    add_string(t, o, "startTimeUnixNano", scratch_u64(t, s->start_ns));
+    add_string(t, o, "endTimeUnixNano", scratch_u64(t, s->end_ns));
     if (s->attr_count) {
-        o = PUT_LIT(o, ",\"attributes\":[");
+        cJSON *attrs = add_array(t, o, "attributes");
         for (unsigned i = 0; i < s->attr_count; i++) {
-            if (i)
-                *o++ = ',';
-            o = PUT_LIT(o, "{\"key\":");
-            o = put_text(o, s, s->attrs[i].key);
-            o = PUT_LIT(o, ",\"value\":{\"stringValue\":");
-            o = put_text(o, s, s->attrs[i].value);
-            o = PUT_LIT(o, "}}");
+            cJSON *a = add_object(t, attrs, NULL);
+            add_string(t, a, "key", scratch_piece(t, s, s->attrs[i].key));
+            add_string(t, add_object(t, a, "value"), "stringValue", scratch_piece(t, s, s->attrs[i].value));
         }
-        *o++ = ']';
     }
     if (s->status == DIAG_SPAN_STATUS_ERROR) {
-        o = PUT_LIT(o, ",\"status\":{\"code\":2");
-        if (s->status_message.len) {
-            o = PUT_LIT(o, ",\"message\":");
-            o = put_text(o, s, s->status_message);
-        }
-        *o++ = '}';
+        cJSON *st = add_object(t, o, "status");
+        add_number(t, st, "code", small_numbers[DIAG_SPAN_STATUS_ERROR]);
+        if (s->status_message.len)
+            add_string(t, st, "message", scratch_piece(t, s, s->status_message));
     }
-    *o++ = '}';
     return o;
 }
 
-/* ---- batches ---- */
+/* The request around the spans, with an empty "spans" array, which is its last member: printed,
+ * it ends in "[" followed by otlp_tail. */
+static cJSON *otlp_envelope(tree_t *t, base_slice_t service_name)
+{
+    cJSON *req = node_new(t, cJSON_Object, NULL);
+    cJSON *rs = add_object(t, add_array(t, req, "resourceSpans"), NULL);
+    cJSON *attr = add_object(t, add_array(t, add_object(t, rs, "resource"), "attributes"), NULL);
+    add_string(t, attr, "key", "service.name");
+    add_string(t, add_object(t, attr, "value"), "stringValue",
+               scratch_text(t, service_name.base, service_name.len));
+    cJSON *ss = add_object(t, add_array(t, rs, "scopeSpans"), NULL);
+    add_string(t, add_object(t, ss, "scope"), "name", DIAG_SPAN_SCOPE_NAME);
+    add_array(t, ss, "spans");
+    return req;
+}
 
-static const char otlp_head[] = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                                "\"value\":{\"stringValue\":";
-static const char otlp_scope[] = "}}]},\"scopeSpans\":[{\"scope\":{\"name\":\"" DIAG_SPAN_SCOPE_NAME
-                                 "\"},\"spans\":[";
 static const char otlp_tail[] = "]}]}]}";
+
+/* ---- printing ---- */
+
+/* Prints a tree at out->len, within `room` bytes, and moves out->len past it. */
+static int print_tree(base_buf_t *out, cJSON *tree, size_t room)
+{
+    char *o = out->base + out->len;
+    if (!cJSON_PrintPreallocated(tree, o, (int)room, 0))
+        return -1; /* cannot happen: room is the worst case */
+    out->len += strlen(o);
+    return 0;
+}
+
+/* Reserves room for a span printed after `lead` bytes, with its scratch behind that room. */
+static int span_reserve(base_buf_t *out, tree_t *t, const diag_span_t *s, base_slice_t service, size_t lead,
+                        size_t *room)
+{
+    *room = span_printed_max(s, service);
+    if (base_buf_reserve(out, lead + *room + span_scratch_max(s, service)) != 0)
+        return -1;
+    t->used = 0;
+    t->scratch = out->base + out->len + lead + *room;
+    return 0;
+}
 
 int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, base_buf_t *out,
                            base_slice_t service_name)
@@ -359,26 +412,33 @@ int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, ba
     e->count = 0;
     if (format == DIAG_SPAN_FORMAT_ZIPKIN)
         return base_buf_append(out, "[", 1);
-    if (base_buf_reserve(out, sizeof otlp_head + sizeof otlp_scope + 2 + ESCAPED_MAX * service_name.len) != 0)
+    tree_t t;
+    size_t room = SPAN_FIXED_MAX + 2 * PRINTED_MAX * service_name.len;
+    if (base_buf_reserve(out, room + SCRATCH_FIXED_MAX + SANITIZED_MAX * service_name.len) != 0)
         return -1;
-    char *o = out->base + out->len;
-    o = PUT_LIT(o, otlp_head);
-    o = put_str(o, service_name.base, service_name.len);
-    o = PUT_LIT(o, otlp_scope);
-    out->len = (size_t)(o - out->base);
+    t.used = 0;
+    t.scratch = out->base + out->len + room;
+    if (print_tree(out, otlp_envelope(&t, service_name), room) != 0)
+        return -1;
+    out->len -= sizeof otlp_tail - 1; /* keep the "[" that opens "spans" */
     return 0;
 }
 
 int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
 {
     base_buf_t *out = e->out;
-    if (base_buf_reserve(out, 1 + span_max(s, e->service)) != 0)
+    size_t lead = e->count ? 1 : 0, room;
+    tree_t t;
+    if (span_reserve(out, &t, s, e->service, lead, &room) != 0)
         return -1;
-    char *o = out->base + out->len;
-    if (e->count)
-        *o++ = ',';
-    o = e->format == DIAG_SPAN_FORMAT_ZIPKIN ? put_zipkin(o, s, e->service) : put_otlp(o, s);
-    out->len = (size_t)(o - out->base);
+    cJSON *tree = e->format == DIAG_SPAN_FORMAT_ZIPKIN ? zipkin_tree(&t, s, e->service) : otlp_tree(&t, s);
+    size_t len = out->len;
+    if (lead)
+        out->base[out->len++] = ',';
+    if (print_tree(out, tree, room) != 0) {
+        out->len = len;
+        return -1;
+    }
     e->count++;
     return 0;
 }
@@ -392,10 +452,9 @@ int diag_span_encode_end(diag_span_encoder_t *e)
 
 int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_slice_t service_name)
 {
-    if (base_buf_reserve(out, 1 + span_max(s, service_name)) != 0)
+    size_t room;
+    tree_t t;
+    if (span_reserve(out, &t, s, service_name, 0, &room) != 0)
         return -1;
-    char *o = put_zipkin(out->base + out->len, s, service_name);
-    *o = '\0';
-    out->len = (size_t)(o - out->base);
-    return 0;
+    return print_tree(out, zipkin_tree(&t, s, service_name), room);
 }

@@ -420,26 +420,32 @@ static void test_series_cap(void **state)
 typedef struct stress {
     diag_metrics_t *m;
     int id;
-    int iterations;
-    _Atomic int *running;
+    _Atomic int *stop;
+    long done; /* iterations recorded, read after the join */
+    int bind_rc;
 } stress_t;
 
+enum { NEW_EVERY = 1000, NEW_MAX = 100 };
+
+/* Records until told to stop (at least NEW_EVERY iterations), adding a new series every
+ * NEW_EVERY iterations up to NEW_MAX, so scrapes also race the publication of new series. */
 static void *stress_record(void *p)
 {
     stress_t *s = p;
-    assert_int_equal(diag_metrics_bind_thread(s->m), 0);
+    s->bind_rc = diag_metrics_bind_thread(s->m);
     char path[32];
-    for (int i = 0; i < s->iterations; i++) {
-        snprintf(path, sizeof path, "/p/%d", i % 8);
+    long i = 0;
+    for (; i < NEW_EVERY || !atomic_load_explicit(s->stop, memory_order_relaxed); i++) {
+        snprintf(path, sizeof path, "/p/%ld", i % 8);
         record(DIAG_HTTP_SERVER, (double)(i % 300) * 0.7, 3, "GET", path, "200");
         record(DIAG_SI_REQ_SENT, 0, 2, "b", "unary");
-        if (i % 1000 == 0) { /* new series published while the scraper walks the lists */
-            snprintf(path, sizeof path, "/new/%d/%d", s->id, i / 1000);
+        if (i % NEW_EVERY == 0 && i / NEW_EVERY < NEW_MAX) {
+            snprintf(path, sizeof path, "/new/%d/%ld", s->id, i / NEW_EVERY);
             record(DIAG_HTTP_SERVER, 1, 3, "GET", path, "200");
         }
     }
+    s->done = i;
     diag_metrics_bind_thread(NULL);
-    atomic_fetch_sub(s->running, 1);
     return NULL;
 }
 
@@ -534,33 +540,37 @@ static void test_scrape_while_recording(void **state)
     (void)state;
     diag_metrics_options_t o = { .app_id = "app", .increased_cardinality = 1, .max_threads = 3 };
     diag_metrics_t *m = reg_new(&o);
-    enum { THREADS = 2, ITER = 200000 };
-    _Atomic int running = THREADS;
+    enum { THREADS = 2, SCRAPES = 40 };
+    _Atomic int stop = 0;
     stress_t s[THREADS];
     pthread_t th[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        s[i] = (stress_t){ m, i, ITER, &running };
+        s[i] = (stress_t){ m, i, &stop, 0, -1 };
         assert_int_equal(pthread_create(&th[i], NULL, stress_record, &s[i]), 0);
     }
     seen_t *seen = calloc(SEEN_SLOTS, sizeof *seen);
-    assert_non_null(seen);
     char err[512] = "";
-    int scrapes = 0, bad = 0;
-    while (!bad && (atomic_load(&running) > 0 || scrapes < 3)) {
+    int bad = seen ? 0 : -1, scrapes = 0;
+    for (; scrapes < SCRAPES && !bad; scrapes++) {
         char *t = scrape(m);
         bad = check_consistent(t, seen, err, sizeof err);
         free(t);
-        scrapes++;
     }
-    for (int i = 0; i < THREADS; i++)
+    atomic_store(&stop, 1);
+    long total_iter = 0, total_new = 0;
+    for (int i = 0; i < THREADS; i++) {
         pthread_join(th[i], NULL);
+        assert_int_equal(s[i].bind_rc, 0);
+        total_iter += s[i].done;
+        total_new += BASE_MIN((s[i].done + NEW_EVERY - 1) / NEW_EVERY, (long)NEW_MAX);
+    }
     if (bad)
         fail_msg("scrape %d: %s", scrapes, err);
     char *t = scrape(m);
     if (check_consistent(t, seen, err, sizeof err) != 0)
         fail_msg("last scrape: %s", err);
     assert_true(value_of(t, "dapr_runtime_service_invocation_req_sent_total{app_id=\"app\",dst_app_id=\"b\","
-                            "type=\"unary\"}") == THREADS * ITER);
+                            "type=\"unary\"}") == (double)total_iter);
     double total = 0;
     char series[128];
     for (int p = 0; p < 8; p++) {
@@ -568,9 +578,9 @@ static void test_scrape_while_recording(void **state)
                  "dapr_http_server_request_count{app_id=\"app\",method=\"GET\",path=\"/p/%d\",status=\"200\"}", p);
         total += value_of(t, series);
     }
-    assert_true(total == THREADS * ITER);
+    assert_true(total == (double)total_iter);
     assert_int_equal(count_lines(t, "dapr_http_server_request_count{app_id=\"app\",method=\"GET\",path=\"/new/"),
-                     THREADS * (ITER / 1000));
+                     total_new);
     free(t);
     free(seen);
     reg_free(m);
