@@ -515,6 +515,9 @@ static int parse_metric(walk_t *w, const yaml_node_t *spec, const char *key, con
     pathf(kp, sizeof(kp), "%s.http.increasedCardinality", path);
     if (get_bool(w, h, "increasedCardinality", kp, &out->metrics_increased_cardinality) != 0)
         return -1;
+    pathf(kp, sizeof(kp), "%s.http.excludeVerbs", path);
+    if (get_bool(w, h, "excludeVerbs", kp, &out->metrics_exclude_verbs) != 0)
+        return -1;
     pathf(kp, sizeof(kp), "%s.http.pathMatching", path);
     return get_str_list(w, h, "pathMatching", kp, &out->metrics_path_matching,
                         &out->metrics_path_matching_count);

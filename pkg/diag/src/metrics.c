@@ -11,6 +11,7 @@
 #include "diag/metrics.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,7 +278,7 @@ static size_t normalize_path(const char *in, size_t n, char *out, size_t outlen)
     size_t o = 0;
     if (outlen == 0)
         return 0;
-    if (n == 0 || in[0] != '/')
+    if ((n == 0 || in[0] != '/') && outlen > 1)
         out[o++] = '/';
     for (size_t i = 0; i < n && o + 1 < outlen; i++) {
         if (in[i] == '/' && o > 0 && out[o - 1] == '/')
@@ -645,7 +646,10 @@ const char *diag_grpc_code_name(int code)
 {
     if (code >= 0 && (size_t)code < BASE_ARRAY_SIZE(grpc_codes))
         return grpc_codes[code];
-    return "Unknown";
+    /* Go's codes.Code.String() for a code it does not know */
+    static _Thread_local char other[24];
+    snprintf(other, sizeof other, "Code(%d)", code);
+    return other;
 }
 
 base_slice_t diag_status_label(int status, char *out)
@@ -787,7 +791,35 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 /* A label value: the text format's three escapes, and U+FFFD for each byte that is not valid
  * UTF-8 (a raw byte of a request path), since Prometheus rejects the whole scrape for one
  * invalid label value. */
-static void put_escaped(base_buf_t *o, const char *s, size_t n)
+/* The scrape's output: an append that fails (out of memory) fails the whole scrape, rather
+ * than serving text with series missing. */
+typedef struct sout {
+    base_buf_t *b;
+    int err;
+} sout_t;
+
+static void out_append(sout_t *o, const char *p, size_t n)
+{
+    if (base_buf_append(o->b, p, n) != 0)
+        o->err = 1;
+}
+
+static void out_str(sout_t *o, const char *s)
+{
+    out_append(o, s, strlen(s));
+}
+
+static void out_printf(sout_t *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void out_printf(sout_t *o, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (base_buf_vprintf(o->b, fmt, ap) < 0)
+        o->err = 1;
+    va_end(ap);
+}
+
+static void put_escaped(sout_t *o, const char *s, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i < n;) {
@@ -798,47 +830,47 @@ static void put_escaped(base_buf_t *o, const char *s, size_t n)
                           : s[i] == '\n' ? "\\n"
                                          : NULL;
         if (rep) {
-            base_buf_append(o, s + start, i - start);
-            base_buf_append_str(o, rep);
+            out_append(o, s + start, i - start);
+            out_str(o, rep);
             start = i + 1; /* an escape or a replacement stands for one byte */
         }
         i += k ? k : 1;
     }
-    base_buf_append(o, s + start, n - start);
+    out_append(o, s + start, n - start);
 }
 
 /* {app_id="…",label="…",…[,extra][,le="…"]}; labels with an empty value are left out, as the
  * OpenCensus exporter does with unset tags. */
-static void put_labels(base_buf_t *o, const diag_metrics_t *m, const series_t *s, const char *extra, const char *le)
+static void put_labels(sout_t *o, const diag_metrics_t *m, const series_t *s, const char *extra, const char *le)
 {
     const inst_def_t *d = &insts[s->inst];
-    base_buf_append_str(o, "{app_id=\"");
+    out_str(o, "{app_id=\"");
     put_escaped(o, m->app_id, strlen(m->app_id));
-    base_buf_append_str(o, "\"");
+    out_str(o, "\"");
     const char *p = s->labels;
     for (unsigned i = 0; i < d->nlabels; i++) {
         uint16_t len;
         memcpy(&len, p, 2);
         p += 2;
         if (len) {
-            base_buf_append_str(o, ",");
-            base_buf_append_str(o, d->labels[i]);
-            base_buf_append_str(o, "=\"");
+            out_str(o, ",");
+            out_str(o, d->labels[i]);
+            out_str(o, "=\"");
             put_escaped(o, p, len);
-            base_buf_append_str(o, "\"");
+            out_str(o, "\"");
         }
         p += len;
     }
     if (extra) {
-        base_buf_append_str(o, ",");
-        base_buf_append_str(o, extra);
+        out_str(o, ",");
+        out_str(o, extra);
     }
     if (le) {
-        base_buf_append_str(o, ",le=\"");
-        base_buf_append_str(o, le);
-        base_buf_append_str(o, "\"");
+        out_str(o, ",le=\"");
+        out_str(o, le);
+        out_str(o, "\"");
     }
-    base_buf_append_str(o, "}");
+    out_str(o, "}");
 }
 
 /* Shortest text that reads back as the same double ("1", "0.25", "4294967296"). */
@@ -855,11 +887,11 @@ static void fmt_double(char *buf, size_t n, double v)
     }
 }
 
-static void write_view(base_buf_t *o, diag_metrics_t *m, const view_def_t *v, const merged_t *arr, size_t n)
+static void write_view(sout_t *o, diag_metrics_t *m, const view_def_t *v, const merged_t *arr, size_t n)
 {
     if (n == 0)
         return; /* as the OpenCensus exporter: a family appears with its first observation */
-    base_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", v->name, v->help, v->name,
+    out_printf(o, "# HELP %s %s\n# TYPE %s %s\n", v->name, v->help, v->name,
                     v->kind == V_COUNT ? "counter" : "histogram");
     const inst_def_t *d = &insts[v->inst];
     const double *bounds = bucket_bounds(m, d->kind);
@@ -868,9 +900,9 @@ static void write_view(base_buf_t *o, diag_metrics_t *m, const view_def_t *v, co
     for (size_t i = 0; i < n; i++) {
         const merged_t *s = &arr[i];
         if (v->kind == V_COUNT) {
-            base_buf_append_str(o, v->name);
+            out_str(o, v->name);
             put_labels(o, m, s->first, v->extra_label, NULL);
-            base_buf_printf(o, " %llu\n", (unsigned long long)s->count);
+            out_printf(o, " %llu\n", (unsigned long long)s->count);
             continue;
         }
         uint64_t cum = 0;
@@ -880,17 +912,17 @@ static void write_view(base_buf_t *o, diag_metrics_t *m, const view_def_t *v, co
                 fmt_double(num, sizeof num, bounds[b]);
             else
                 snprintf(num, sizeof num, "+Inf");
-            base_buf_printf(o, "%s_bucket", v->name);
+            out_printf(o, "%s_bucket", v->name);
             put_labels(o, m, s->first, v->extra_label, num);
-            base_buf_printf(o, " %llu\n", (unsigned long long)cum);
+            out_printf(o, " %llu\n", (unsigned long long)cum);
         }
-        base_buf_printf(o, "%s_sum", v->name);
+        out_printf(o, "%s_sum", v->name);
         put_labels(o, m, s->first, v->extra_label, NULL);
         fmt_double(num, sizeof num, s->sum);
-        base_buf_printf(o, " %s\n", num);
-        base_buf_printf(o, "%s_count", v->name);
+        out_printf(o, " %s\n", num);
+        out_printf(o, "%s_count", v->name);
         put_labels(o, m, s->first, v->extra_label, NULL);
-        base_buf_printf(o, " %llu\n", (unsigned long long)s->count);
+        out_printf(o, " %llu\n", (unsigned long long)s->count);
     }
 }
 
@@ -898,23 +930,26 @@ int diag_metrics_scrape(diag_metrics_t *m, base_buf_t *out)
 {
     merged_t *merged[DIAG_INST_COUNT] = { 0 };
     size_t counts[DIAG_INST_COUNT] = { 0 };
+    sout_t so = { out, 0 };
     int rc = 0;
     for (unsigned i = 0; i < DIAG_INST_COUNT && rc == 0; i++)
         rc = merge_inst(m, i, &merged[i], &counts[i]);
     for (size_t v = 0; v < BASE_ARRAY_SIZE(views) && rc == 0; v++) {
         if (views[v].increased_cardinality_only && !m->increased_cardinality)
             continue;
-        write_view(out, m, &views[v], merged[views[v].inst], counts[views[v].inst]);
+        write_view(&so, m, &views[v], merged[views[v].inst], counts[views[v].inst]);
     }
     if (rc == 0) {
-        base_buf_printf(out,
-                        "# HELP remora_metrics_series_overflow_total Observations not recorded because a metric "
-                        "had too many label combinations on a thread.\n"
-                        "# TYPE remora_metrics_series_overflow_total counter\n"
-                        "remora_metrics_series_overflow_total %llu\n",
-                        (unsigned long long)atomic_load(&m->overflow));
+        out_printf(&so,
+                   "# HELP remora_metrics_series_overflow_total Observations not recorded because a metric "
+                   "had too many label combinations on a thread.\n"
+                   "# TYPE remora_metrics_series_overflow_total counter\n"
+                   "remora_metrics_series_overflow_total %llu\n",
+                   (unsigned long long)atomic_load(&m->overflow));
         for (int c = 0; c < m->collector_count; c++)
             m->collectors[c].fn(out, m->collectors[c].ctx);
+        if (so.err)
+            rc = -1;
     }
     for (unsigned i = 0; i < DIAG_INST_COUNT; i++) {
         for (size_t j = 0; j < counts[i]; j++)

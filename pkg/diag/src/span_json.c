@@ -1,37 +1,41 @@
 /*
- * span_json.c - Zipkin v2 and OTLP/HTTP JSON for finished spans, built and printed with cJSON.
+ * span_json.c - Zipkin v2 and OTLP/HTTP JSON for finished spans, built and printed with cJSON,
+ * as every JSON the sidecar writes.
  *
  * The exporter encodes every span of a busy sidecar on the main thread, so this is the hot loop
- * of tracing, and a plain cJSON tree (one malloc per value, numbers printed with "%1.15g" and
- * checked with sscanf) costs about 15 times the bytes it prints. Each span is therefore built
- * as a cJSON tree that allocates nothing and copies no string:
+ * of tracing. A plain cJSON tree costs a malloc and a free per value (about 30 per span) and
+ * prints numbers with "%1.15g" checked by sscanf, which also loses digits of a 19-digit time
+ * in ns. Here a span's tree allocates nothing and copies no string:
  *
- * - its nodes are an array on the stack (at most SPAN_NODES_MAX), each set up the way
- *   cJSON_CreateObject(), cJSON_CreateArray() and cJSON_CreateStringReference() set up theirs,
- *   minus the allocation, and linked with cJSON_AddItemToObjectCS() (constant keys, not
- *   copied) and cJSON_AddItemToArray(). The tree is printed, then dropped with the stack frame;
- *   it never reaches cJSON_Delete(), so no hook frees anything, and other threads using cJSON
- *   at the same time (the JSON log lines) are unaffected: cJSON_InitHooks() is process-wide,
- *   an arena behind it could not be thread-safe by construction;
+ * - its nodes are an array on the stack, each set up as cJSON_CreateObject(),
+ *   cJSON_CreateArray() or cJSON_CreateStringReference() sets up its node, without the
+ *   allocation, and linked with cJSON_AddItemToObjectCS() (constant keys, not copied) and
+ *   cJSON_AddItemToArray(). The tree is printed and dropped with the stack frame: it never
+ *   reaches cJSON_Delete(), so nothing goes through cJSON's allocation hooks. (An arena behind
+ *   cJSON_InitHooks() would replace process-wide hooks that other threads' cJSON calls, the
+ *   JSON log lines, go through at the same time.)
  * - every value is a reference into a scratch area: the span's text pieces copied there with a
  *   NUL (the record's text is not NUL-terminated) and made valid UTF-8, the service name, the
- *   hex ids and the decimal times. Numbers are cJSON_Raw nodes holding that decimal text, so
- *   64-bit times print exactly and without printf;
+ *   hex ids and the decimal times. Numbers are cJSON_Raw nodes holding their decimal text.
  * - cJSON_PrintPreallocated() prints the tree straight into the caller's buffer. The scratch
- *   is the same buffer, past the room reserved for the printed span, so it outlives the print
- *   and a span needs no memory besides the buffer it is appended to.
+ *   is the same buffer, past the room reserved for the print, so it outlives the print and a
+ *   span needs no memory but the buffer it is appended to.
  *
- * The batch framing around the spans ("[", ",", "]" and the end of the OTLP envelope) is
- * appended here: printing the whole batch as one tree would print the same nodes at the same
- * cost, but keep 512 spans' nodes and scratch alive until the end (figures in
- * docs/internals/diag.md).
+ * A pre-built tree per format with its leaves repointed would save the linking (about 6 % of a
+ * span), but the members that come and go (parent, kind, each attribute, status) would have
+ * to be detached and put back per span. The framing between spans ("[", ",", "]", the end of
+ * the OTLP envelope) is appended here: printing the whole batch as one tree costs the same per
+ * span (measured) but keeps the nodes and scratch of 512 spans alive until the end.
+ * Figures in docs/internals/diag.md.
  *
  * Each span first reserves its worst case (every text byte printed as six), so a print cannot
  * run out of room and a failed reservation leaves the buffer as it was.
  */
 #include "diag/span_json.h"
 
+#include <assert.h>
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <string.h>
 
 /* Printed bytes of one span besides its text and service name: keys, ids, times, punctuation. */
@@ -49,13 +53,15 @@
 typedef struct tree {
     cJSON node[SPAN_NODES_MAX];
     unsigned used;
-    char *scratch; /* where the next value is copied */
+    char *scratch;     /* where the next value is copied */
+    char *scratch_end; /* the end of the reservation (checked in debug builds) */
 } tree_t;
 
 /* ---- nodes ---- */
 
 static cJSON *node_new(tree_t *t, int type, const char *value)
 {
+    assert(t->used < SPAN_NODES_MAX);
     cJSON *n = &t->node[t->used++];
     *n = (cJSON){ .type = type, .valuestring = (char *)value };
     return n;
@@ -180,10 +186,17 @@ static size_t utf8_len(const unsigned char *p, size_t avail)
  * w - ONES borrows into a byte's top bit only at a zero byte, so this never misses one. */
 #define ONES64 0x0101010101010101ull
 #define HIGHS64 0x8080808080808080ull
+#define ONES32 0x01010101u
+#define HIGHS32 0x80808080u
 
 static inline int word_plain(uint64_t w)
 {
     return (((w - ONES64) | w) & HIGHS64) == 0;
+}
+
+static inline int word32_plain(uint32_t w)
+{
+    return (((w - ONES32) | w) & HIGHS32) == 0;
 }
 
 /* The bytes around a zero or non-ASCII byte, one at a time. Out of line so that the fast path
@@ -230,26 +243,38 @@ static const char *scratch_text(tree_t *t, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
     char *start = t->scratch, *o = start;
-    uint64_t w;
-    size_t i = 0;
-    if (n < 8)
-        goto slow;
-    for (; n - i >= 8; i += 8) {
-        memcpy(&w, p + i, 8);
-        if (!word_plain(w))
-            goto slow;
-        memcpy(o + i, &w, 8);
-    }
-    if (i < n) {
+    if (n >= 8) {
+        uint64_t w;
+        size_t i = 0;
+        for (; n - i >= 8; i += 8) {
+            memcpy(&w, p + i, 8);
+            if (!word_plain(w))
+                goto slow;
+            memcpy(o + i, &w, 8);
+        }
         memcpy(&w, p + n - 8, 8);
         if (!word_plain(w))
             goto slow;
         memcpy(o + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        if (!word32_plain(a) || !word32_plain(b))
+            goto slow;
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == 0 || p[i] >= 0x80)
+                goto slow;
+            o[i] = (char)p[i];
+        }
     }
     o += n;
     goto done;
 slow:
-    o = sanitize_slow(o, p, n);
+    o = sanitize_slow(start, p, n);
 done:
     *o++ = '\0';
     t->scratch = o;
@@ -382,8 +407,9 @@ static const char otlp_tail[] = "]}]}]}";
 /* ---- printing ---- */
 
 /* Prints a tree at out->len, within `room` bytes, and moves out->len past it. */
-static int print_tree(base_buf_t *out, cJSON *tree, size_t room)
+static int print_tree(base_buf_t *out, const tree_t *t, cJSON *tree, size_t room)
 {
+    assert(t->scratch <= t->scratch_end);
     char *o = out->base + out->len;
     if (!cJSON_PrintPreallocated(tree, o, (int)room, 0))
         return -1; /* cannot happen: room is the worst case */
@@ -391,15 +417,15 @@ static int print_tree(base_buf_t *out, cJSON *tree, size_t room)
     return 0;
 }
 
-/* Reserves room for a span printed after `lead` bytes, with its scratch behind that room. */
-static int span_reserve(base_buf_t *out, tree_t *t, const diag_span_t *s, base_slice_t service, size_t lead,
-                        size_t *room)
+/* Reserves `room` bytes for a print after `lead` bytes, then `scratch` bytes for the values,
+ * and points the tree's scratch there. cJSON takes the room as an int. */
+static int tree_reserve(base_buf_t *out, tree_t *t, size_t lead, size_t room, size_t scratch)
 {
-    *room = span_printed_max(s, service);
-    if (base_buf_reserve(out, lead + *room + span_scratch_max(s, service)) != 0)
+    if (room > INT_MAX || base_buf_reserve(out, lead + room + scratch) != 0)
         return -1;
     t->used = 0;
-    t->scratch = out->base + out->len + lead + *room;
+    t->scratch = out->base + out->len + lead + room;
+    t->scratch_end = t->scratch + scratch;
     return 0;
 }
 
@@ -413,12 +439,10 @@ int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, ba
     if (format == DIAG_SPAN_FORMAT_ZIPKIN)
         return base_buf_append(out, "[", 1);
     tree_t t;
-    size_t room = SPAN_FIXED_MAX + 2 * PRINTED_MAX * service_name.len;
-    if (base_buf_reserve(out, room + SCRATCH_FIXED_MAX + SANITIZED_MAX * service_name.len) != 0)
+    size_t room = SPAN_FIXED_MAX + PRINTED_MAX * service_name.len;
+    if (tree_reserve(out, &t, 0, room, SCRATCH_FIXED_MAX + SANITIZED_MAX * service_name.len) != 0)
         return -1;
-    t.used = 0;
-    t.scratch = out->base + out->len + room;
-    if (print_tree(out, otlp_envelope(&t, service_name), room) != 0)
+    if (print_tree(out, &t, otlp_envelope(&t, service_name), room) != 0)
         return -1;
     out->len -= sizeof otlp_tail - 1; /* keep the "[" that opens "spans" */
     return 0;
@@ -427,15 +451,15 @@ int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, ba
 int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
 {
     base_buf_t *out = e->out;
-    size_t lead = e->count ? 1 : 0, room;
+    size_t lead = e->count ? 1 : 0, room = span_printed_max(s, e->service);
     tree_t t;
-    if (span_reserve(out, &t, s, e->service, lead, &room) != 0)
+    if (tree_reserve(out, &t, lead, room, span_scratch_max(s, e->service)) != 0)
         return -1;
     cJSON *tree = e->format == DIAG_SPAN_FORMAT_ZIPKIN ? zipkin_tree(&t, s, e->service) : otlp_tree(&t, s);
     size_t len = out->len;
     if (lead)
         out->base[out->len++] = ',';
-    if (print_tree(out, tree, room) != 0) {
+    if (print_tree(out, &t, tree, room) != 0) {
         out->len = len;
         return -1;
     }
@@ -452,9 +476,10 @@ int diag_span_encode_end(diag_span_encoder_t *e)
 
 int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_slice_t service_name)
 {
-    size_t room;
+    size_t room = span_printed_max(s, service_name);
     tree_t t;
-    if (span_reserve(out, &t, s, service_name, 0, &room) != 0)
+    if (tree_reserve(out, &t, 0, room, span_scratch_max(s, service_name)) != 0)
         return -1;
-    return print_tree(out, zipkin_tree(&t, s, service_name), room);
+    cJSON *tree = zipkin_tree(&t, s, service_name);
+    return print_tree(out, &t, tree, room);
 }

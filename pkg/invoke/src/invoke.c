@@ -87,6 +87,7 @@ struct invoke_call {
     uint64_t attempt_ns;
     uint64_t bytes_out, bytes_in;
     int res_recorded;
+    int rpc_recorded;      /* the gRPC client families of this attempt are recorded */
 };
 
 /* daprd's caller-side service invocation metrics (pkg/messaging/direct_messaging.go): the
@@ -296,8 +297,13 @@ static int on_response(invoke_call_t *c, const ires_t *res, base_slice_t unary_b
         deliver_data(c, base_slice_cstr(json));
         cJSON_free(json);
         deliver_done(c, 0, NULL, NULL);
-        if (c->rpc)
+        if (c->rpc) {
+            /* the answer is whole: the call is recorded as the callee ends it, not as the
+             * cancellation that spares us its trailers */
+            record_rpc_close(c, RPC_OK);
+            c->rpc_recorded = 1;
             rpc_call_cancel(c->rpc);
+        }
         return -1; /* the call is over for the user */
     }
     if (c->unary)
@@ -388,7 +394,8 @@ static void on_rpc_close(rpc_call_t *call, void *ud, int status, base_slice_t me
     (void)call;
     (void)trailers;
     c->rpc = NULL;
-    record_rpc_close(c, status);
+    if (!c->rpc_recorded)
+        record_rpc_close(c, status);
     if (status != RPC_OK)
         record_res_recv(c, status);
     if (c->user_gone) {
@@ -482,6 +489,7 @@ static void on_resolved(resolve_lookup_t *req, int status, const char *address)
     c->attempt_ns = base_now_ns();
     c->bytes_in = c->bytes_out = 0;
     c->res_recorded = 0;
+    c->rpc_recorded = 0;
     if (diag_metrics_on()) {
         base_slice_t l[2] = { base_slice_cstr(c->app_id), BASE_SLICE_LIT("unary") };
         diag_record(DIAG_SI_REQ_SENT, l, 0);

@@ -104,6 +104,7 @@ int rt_metrics_start(runtime_t *rt)
         .increased_cardinality = cfg->spec.metrics_increased_cardinality,
         .path_matching = (const char *const *)cfg->spec.metrics_path_matching,
         .path_matching_count = cfg->spec.metrics_path_matching_count,
+        .exclude_verbs = cfg->spec.metrics_exclude_verbs,
         .max_threads = rt->worker_count + 1,
     };
     rt->metrics = diag_metrics_new(&o);

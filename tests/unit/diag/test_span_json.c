@@ -1,5 +1,5 @@
-/* test_span_json.c - the Zipkin v2 and OTLP/HTTP JSON encoders, checked byte for byte and by
- * parsing their output back with cJSON. */
+/* test_span_json.c - the Zipkin v2 and OTLP/HTTP JSON encoders (cJSON trees printed into the
+ * caller's buffer), checked byte for byte and by parsing their output back with cJSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -86,6 +86,12 @@ static int count_key(const cJSON *o, const char *key)
     for (const cJSON *c = o->child; c; c = c->next)
         n += strcmp(c->string, key) == 0;
     return n;
+}
+
+/* The one resourceSpans of an OTLP request. */
+static const cJSON *otlp_resource_spans(const cJSON *root)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "resourceSpans"), 0);
 }
 
 /* ---- Zipkin ---- */
@@ -330,16 +336,59 @@ static void test_escaping(void **state)
     assert_non_null(arr);
     cJSON_Delete(arr);
 
-    /* the service name is escaped too */
+    /* the service name is escaped and repaired too, in the envelope and in each span */
+    static const char svc[] = "a\"b\xff", fixed[] = "a\"b\xef\xbf\xbd";
     b.len = 0;
     diag_span_encoder_t e;
-    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, BASE_SLICE_LIT("a\"b")), 0);
+    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, base_slice(svc, sizeof svc - 1)), 0);
     assert_int_equal(diag_span_encode_add(&e, &s), 0);
     assert_int_equal(diag_span_encode_end(&e), 0);
     base_buf_append(&b, "", 1);
     arr = cJSON_Parse(b.base);
     assert_non_null(arr);
+    const cJSON *rattr = cJSON_GetArrayItem(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(otlp_resource_spans(arr), "resource"),
+                                         "attributes"),
+        0);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(rattr, "value"), "stringValue"), fixed);
     cJSON_Delete(arr);
+    b.len = 0;
+    assert_int_equal(diag_span_encode_zipkin_object(&b, &s, base_slice(svc, sizeof svc - 1)), 0);
+    arr = cJSON_Parse(b.base);
+    assert_non_null(arr);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(arr, "localEndpoint"), "serviceName"), fixed);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(arr, "tags"), "service.name"), fixed);
+    cJSON_Delete(arr);
+    base_buf_free(&b);
+}
+
+/* A NUL byte, which a C string cannot carry, becomes U+FFFD; the text around it is kept. */
+static void test_nul_byte(void **state)
+{
+    (void)state;
+    static const char raw[] = "ab\0cd\0\0efghijklmnop\0";
+    static const char want[] = "ab\xef\xbf\xbd" "cd\xef\xbf\xbd\xef\xbf\xbd" "efghijklmnop\xef\xbf\xbd";
+    diag_span_t s;
+    root_span(&s);
+    diag_span_reset(&s);
+    diag_span_set_name(&s, base_slice(raw, sizeof raw - 1));
+    diag_span_add_attr(&s, BASE_SLICE_LIT("k"), base_slice(raw, 3)); /* "ab" and a NUL */
+    base_buf_t b = BASE_BUF_INIT;
+    for (int f = 0; f < 2; f++) {
+        const cJSON *sp;
+        cJSON *root = cJSON_Parse(encode((diag_span_format_t)f, &s, 1, &b));
+        assert_non_null(root);
+        if (f == DIAG_SPAN_FORMAT_ZIPKIN) {
+            sp = cJSON_GetArrayItem(root, 0);
+            assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(sp, "tags"), "k"), "ab\xef\xbf\xbd");
+        } else {
+            const cJSON *ss = cJSON_GetArrayItem(
+                cJSON_GetObjectItemCaseSensitive(otlp_resource_spans(root), "scopeSpans"), 0);
+            sp = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ss, "spans"), 0);
+        }
+        assert_string_equal(str_of(sp, "name"), want);
+        cJSON_Delete(root);
+    }
     base_buf_free(&b);
 }
 
@@ -413,6 +462,44 @@ static void test_worst_case(void **state)
         assert_non_null(root);
         cJSON_Delete(root);
     }
+
+    /* The bounds: every byte a control (printed as six), or every byte invalid (three in the
+     * scratch), in full text buffers and a long service name, each span alone in a fresh
+     * buffer (the debug build checks the node count and the scratch end). */
+    for (int fill = 0; fill < 2; fill++) {
+        char junk[DIAG_SPAN_TEXT_MAX], svc[300];
+        memset(junk, fill ? 0xff : 0x01, sizeof junk);
+        memset(svc, fill ? 0xff : 0x01, sizeof svc);
+        diag_span_t *s = &spans[0];
+        diag_span_reset(s);
+        s->has_parent = 1;
+        s->kind = DIAG_SPAN_KIND_CLIENT;
+        s->start_ns = UINT64_MAX;
+        s->end_ns = UINT64_MAX;
+        diag_span_set_name(s, base_slice(junk, 40));
+        for (int i = 0; i < DIAG_SPAN_MAX_ATTRS; i++) {
+            char key[2] = { (char)('A' + i), 0 };
+            diag_span_add_attr(s, base_slice(key, 1), base_slice(junk, 50));
+        }
+        diag_span_set_error(s, base_slice(junk, sizeof junk));
+        assert_int_equal(s->attr_count, DIAG_SPAN_MAX_ATTRS);
+        for (int f = 0; f < 3; f++) {
+            base_buf_free(&b);
+            diag_span_encoder_t e;
+            base_slice_t service = base_slice(svc, sizeof svc);
+            if (f == 2) {
+                assert_int_equal(diag_span_encode_zipkin_object(&b, s, service), 0);
+            } else {
+                assert_int_equal(diag_span_encode_begin(&e, (diag_span_format_t)f, &b, service), 0);
+                assert_int_equal(diag_span_encode_add(&e, s), 0);
+                assert_int_equal(diag_span_encode_end(&e), 0);
+                assert_int_equal(base_buf_append(&b, "", 1), 0);
+            }
+            cJSON *root = cJSON_Parse(b.base);
+            assert_non_null(root);
+            cJSON_Delete(root);
+        }
+    }
     base_buf_free(&b);
 }
 
@@ -463,6 +550,7 @@ int main(void)
         cmocka_unit_test(test_otlp_exact),
         cmocka_unit_test(test_otlp_fields),
         cmocka_unit_test(test_escaping),
+        cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_every_length_and_position),
         cmocka_unit_test(test_worst_case),
         cmocka_unit_test(test_allocation_failure),

@@ -123,6 +123,7 @@ typedef struct config_spec {
     /* spec.metric (alias spec.metrics) */
     int metrics_enabled;     /* default 1 */
     int metrics_increased_cardinality; /* default 1 */
+    int metrics_exclude_verbs;         /* spec.metric.http.excludeVerbs: no method label */
     char **metrics_path_matching;
     size_t metrics_path_matching_count;
     double *latency_buckets; /* NULL → Dapr's default buckets */

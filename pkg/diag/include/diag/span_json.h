@@ -15,12 +15,16 @@
  * parent), name, kind, startTimeUnixNano, endTimeUnixNano, attributes ({key, value:
  * {stringValue}}) and, for an error, status {code: 2, message}.
  *
- * Strings are escaped per RFC 8259; bytes that are not valid UTF-8 become U+FFFD, so a span
- * carrying arbitrary request bytes never makes a collector reject the batch.
+ * The JSON is built and printed with cJSON, which escapes strings per RFC 8259; beforehand,
+ * bytes that are not valid UTF-8 and NUL bytes (which a C string cannot carry) become U+FFFD,
+ * so a span carrying arbitrary request bytes never makes a collector reject the batch.
  *
- * Pure functions: no I/O, no shared state; output is appended to a caller's buffer. Each
- * returns 0, or -1 when the buffer cannot grow (the buffer then holds what it held before
- * that call).
+ * Pure functions: no I/O, no shared state, no allocation but the growth of the caller's
+ * buffer (and about 5 KiB of stack); cJSON's global hooks are neither used nor changed, so any
+ * thread may call them while others use cJSON. Each returns 0, or -1 when the buffer cannot
+ * grow (the buffer then holds what it held before that call). For the time of the call a span
+ * reserves its worst case in the buffer (at most 11 KiB, plus 15 bytes per byte of the service
+ * name), of which it leaves only its JSON appended.
  */
 #ifndef DIAG_SPAN_JSON_H
 #define DIAG_SPAN_JSON_H
