@@ -152,6 +152,8 @@ typedef struct shard {
     _Atomic(series_t *) heads[DIAG_INST_COUNT];
     unsigned counts[DIAG_INST_COUNT];
     series_t *nolabel[DIAG_INST_COUNT]; /* the one series of a label-less instrument */
+    series_t *last[DIAG_INST_COUNT];    /* the series each instrument used last: requests
+                                           repeat their labels, so most look-ups end here */
     series_t **table;
     size_t table_size; /* power of two */
     size_t table_used;
@@ -485,15 +487,20 @@ static series_t *find_series(shard_t *sh, unsigned inst, const base_slice_t *lab
     unsigned n = insts[inst].nlabels;
     if (n == 0 && sh->nolabel[inst])
         return sh->nolabel[inst];
+    series_t *last = sh->last[inst];
+    if (last && labels_equal(last, labels, n))
+        return last;
     uint64_t h = hash_labels(inst, labels, n);
     if (sh->table_size) {
         for (series_t *s = sh->table[h & (sh->table_size - 1)]; s; s = s->hnext)
             if (s->hash == h && s->inst == inst && labels_equal(s, labels, n))
-                return s;
+                return sh->last[inst] = s;
     }
     series_t *s = series_new(g_metrics, sh, inst, labels, n, h);
     if (s && n == 0)
         sh->nolabel[inst] = s;
+    if (s)
+        sh->last[inst] = s;
     return s;
 }
 
@@ -607,6 +614,17 @@ static const char *match_patterns(const diag_metrics_t *m, const char *path)
     return best;
 }
 
+static int has_double_slash(base_slice_t p)
+{
+    const char *q = p.base, *end = p.base + p.len;
+    while ((q = memchr(q, '/', (size_t)(end - q))) && q + 1 < end) {
+        if (q[1] == '/')
+            return 1;
+        q++;
+    }
+    return 0;
+}
+
 static const char *const static_paths[] = { "/dapr/config", "/dapr/metrics", "/dapr/subscribe", "/healthz" };
 
 base_slice_t diag_http_path_label(base_slice_t path, char *out, size_t outlen)
@@ -630,6 +648,9 @@ base_slice_t diag_http_path_label(base_slice_t path, char *out, size_t outlen)
     }
     if (!m->increased_cardinality)
         return BASE_SLICE_LIT("");
+    /* the common case: already normalised, used as it is */
+    if (path.len && path.len < outlen && path.base[0] == '/' && !has_double_slash(path))
+        return path;
     /* daprd's legacy label: the normalised path (its per-API shortening touches state,
      * secrets, actors and workflows, none of which this sidecar serves) */
     size_t n = normalize_path(path.base ? path.base : "", path.len, out, outlen);

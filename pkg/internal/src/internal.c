@@ -88,10 +88,10 @@ static void record_span(call_state_t *st, int rpc_status, const char *message)
     s->kind = DIAG_SPAN_KIND_SERVER;
     s->start_ns = st->start_unix_ns;
     s->end_ns = diag_now_unix_ns();
-    char name[600];
-    int n = snprintf(name, sizeof name, "CallLocal/%s/%.*s", st->in->cfg->app_id, (int)st->method.len,
-                     st->method.base ? st->method.base : "");
-    diag_span_set_name(s, base_slice(name, (size_t)BASE_MIN(n, (int)sizeof name - 1)));
+    char name[DIAG_SPAN_TEXT_MAX];
+    base_slice_t parts[] = { BASE_SLICE_LIT("CallLocal/"), base_slice_cstr(st->in->cfg->app_id), BASE_SLICE_LIT("/"),
+                             st->method };
+    diag_span_set_name(s, base_slice_join(name, sizeof name, parts, 4));
     diag_span_add_attr(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.invoke_method"), st->method);
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("grpc"));

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "base/pool.h"
+#include "diag/metrics.h"
 #include "diag/span.h"
 
 typedef struct tracing {
@@ -71,26 +72,24 @@ static void record_span(mw_exchange_t *x)
     s->start_ns = now_unix - (now > req->start_ns ? now - req->start_ns : 0);
     s->kind = DIAG_SPAN_KIND_CLIENT;
     diag_span_set_context(s, &x->trace);
-    char buf[600];
+    char buf[DIAG_SPAN_TEXT_MAX];
     int invoke = x->invoke_app.len > 0;
     if (invoke) {
-        int n = snprintf(buf, sizeof buf, "CallLocal/%.*s/%.*s", (int)x->invoke_app.len, x->invoke_app.base,
-                         (int)x->invoke_method.len, x->invoke_method.base);
-        diag_span_set_name(s, base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+        base_slice_t parts[] = { BASE_SLICE_LIT("CallLocal/"), x->invoke_app, BASE_SLICE_LIT("/"), x->invoke_method };
+        diag_span_set_name(s, base_slice_join(buf, sizeof buf, parts, 4));
     } else {
         diag_span_set_name(s, req->path);
     }
     char status[12];
-    int sn = snprintf(status, sizeof status, "%d", ex->res.status);
+    base_slice_t status_text = diag_status_label(ex->res.status, status);
     if (invoke) {
         diag_span_add_attr(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
         diag_span_add_attr(s, BASE_SLICE_LIT("net.peer.name"), x->invoke_app);
     }
-    int n = snprintf(buf, sizeof buf, "%.*s %.*s", (int)req->method.len, req->method.base, (int)req->path.len,
-                     req->path.base);
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+    base_slice_t api[] = { req->method, BASE_SLICE_LIT(" "), req->path };
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice_join(buf, sizeof buf, api, 3));
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.status_code"), base_slice(status, (size_t)sn));
+    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.status_code"), status_text);
     diag_span_add_attr(s, BASE_SLICE_LIT("http.request.method"), req->method);
     diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), req->target);
     base_slice_t addr, port;
@@ -113,8 +112,9 @@ static void record_span(mw_exchange_t *x)
     }
     if (ex->res.status >= 400) {
         const char *reason = http_status_reason(ex->res.status);
-        n = snprintf(buf, sizeof buf, "Code(%d): %s", ex->res.status, reason && reason[0] ? reason : "Unknown");
-        diag_span_set_error(s, base_slice(buf, (size_t)BASE_MIN(n, (int)sizeof buf - 1)));
+        base_slice_t parts[] = { BASE_SLICE_LIT("Code("), status_text, BASE_SLICE_LIT("): "),
+                                 base_slice_cstr(reason && reason[0] ? reason : "Unknown") };
+        diag_span_set_error(s, base_slice_join(buf, sizeof buf, parts, 4));
     }
     diag_span_commit(s);
 }

@@ -64,6 +64,20 @@ static inline int base_slice_ieq_cstr(base_slice_t a, const char *s)
 {
     return base_slice_ieq(a, base_slice_cstr(s));
 }
+/* Concatenates parts into buf (at most cap bytes, no NUL) and returns the result: building a
+ * short string from slices without printf. */
+static inline base_slice_t base_slice_join(char *buf, size_t cap, const base_slice_t *parts, size_t n)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n && len < cap; i++) {
+        size_t k = BASE_MIN(parts[i].len, cap - len);
+        if (k)
+            memcpy(buf + len, parts[i].base, k);
+        len += k;
+    }
+    return (base_slice_t){ buf, len };
+}
+
 /* Case-insensitive search of token `tok` in a comma-separated list (e.g. Connection: a, close). */
 int base_slice_has_token(base_slice_t list, const char *tok);
 /* Leading and trailing SP/HTAB removed. */

@@ -93,7 +93,8 @@ void diag_record(diag_inst_t inst, const base_slice_t *labels, double value);
 
 /* The path label of the HTTP families under the configuration's cardinality rules (daprd's
  * getMetricsPath): the full normalised path with increasedCardinality, else the matching
- * pathMatching pattern, else "". Writes into out (NUL-terminated) and returns its slice. */
+ * pathMatching pattern, else "". The result is `path` itself when it is already normalised
+ * and shorter than outlen, else written into out (NUL-terminated, cut to outlen - 1). */
 base_slice_t diag_http_path_label(base_slice_t path, char *out, size_t outlen);
 /* The method label: the verb, "UNKNOWN" for a non-standard one, "" with excludeVerbs. */
 base_slice_t diag_http_method_label(base_slice_t method);

@@ -1,0 +1,359 @@
+/*
+ * span_otlp.c - OTLP/HTTP protobuf for finished spans: one ExportTraceServiceRequest per
+ * batch, each span packed by protobuf-c straight into the caller's buffer.
+ *
+ * The request nests every span three messages deep (request > ResourceSpans > ScopeSpans >
+ * Span), and a length-delimited field needs its length in front of it. Rather than keep the
+ * protobuf-c structs of a whole batch alive (512 spans with their attributes and text copies,
+ * about 3 MiB) to pack them at the end, the batch is framed by hand around spans packed one at
+ * a time:
+ *
+ *   begin: [6 free][0a len Resource][6 free][0a len InstrumentationScope]
+ *   add:   [12 len Span] per span, packed by span__pack()
+ *   end:   [..][0a len(ResourceSpans)][0a len Resource][12 len(ScopeSpans)][scope][spans]
+ *
+ * Each 6 free bytes hold a tag and the longest varint length. End writes the real ones right
+ * before what follows them and moves the resource field (a few dozen bytes) up against them,
+ * so the request begins up to 8 bytes into the room and the spans never move. The bytes are
+ * those protobuf-c would pack from the whole tree (fields in number order, minimal varints);
+ * the unit tests compare them.
+ *
+ * Per span nothing is allocated: the Span, its Status, KeyValues and AnyValues are structs on
+ * the stack (DIAG_SPAN_MAX_ATTRS of each), the ids point into the record, and the text is
+ * copied with a NUL into a stack scratch (protobuf-c takes strings as C strings), made valid
+ * UTF-8 on the way. Figures in docs/internals/diag.md.
+ */
+#include "diag/span_otlp.h"
+
+#include <assert.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+
+typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_t;
+typedef Opentelemetry__Proto__Trace__V1__Status otlp_status_t;
+typedef Opentelemetry__Proto__Common__V1__KeyValue otlp_kv_t;
+typedef Opentelemetry__Proto__Common__V1__AnyValue otlp_value_t;
+typedef Opentelemetry__Proto__Common__V1__InstrumentationScope otlp_scope_t;
+typedef Opentelemetry__Proto__Resource__V1__Resource otlp_resource_t;
+
+/* Tags (field number << 3 | 2, length-delimited) of the fields framed by hand. */
+#define TAG_REQUEST_RESOURCE_SPANS 0x0a /* ExportTraceServiceRequest.resource_spans = 1 */
+#define TAG_RESOURCE_SPANS_RESOURCE 0x0a /* ResourceSpans.resource = 1 */
+#define TAG_RESOURCE_SPANS_SCOPE_SPANS 0x12 /* ResourceSpans.scope_spans = 2 */
+#define TAG_SCOPE_SPANS_SCOPE 0x0a /* ScopeSpans.scope = 1 */
+#define TAG_SCOPE_SPANS_SPANS 0x12 /* ScopeSpans.spans = 2 */
+
+#define VARINT32_MAX 5
+#define FRAME_MAX (1 + VARINT32_MAX) /* a tag and a length up to 2^32 - 1 */
+/* Protobuf's limit on a message; every length here fits a 5-byte varint with room. */
+#define MESSAGE_MAX 0x7fffffffu
+#define SANITIZED_MAX 3 /* U+FFFD for one invalid byte */
+/* Stack scratch for a span's text: every byte tripled at worst, plus the NULs of the name, the
+ * status message and each key and value. */
+#define SPAN_SCRATCH_MAX (SANITIZED_MAX * DIAG_SPAN_TEXT_MAX + 2 + 2 * DIAG_SPAN_MAX_ATTRS)
+
+/* ---- varints ---- */
+
+static size_t varint_size(uint64_t v)
+{
+    size_t n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
+}
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+    size_t n = 0;
+    while (v >= 0x80) {
+        p[n++] = (uint8_t)(v | 0x80);
+        v >>= 7;
+    }
+    p[n++] = (uint8_t)v;
+    return n;
+}
+
+/* ---- text as C strings of valid UTF-8 ---- */
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_seq_len(const unsigned char *p, size_t avail)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        lo = c == 0xe0 ? 0xa0 : 0x80;
+        hi = c == 0xed ? 0x9f : 0xbf;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        lo = c == 0xf0 ? 0x90 : 0x80;
+        hi = c == 0xf4 ? 0x8f : 0xbf;
+    } else {
+        return 0;
+    }
+    if (avail < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* A word with no byte that is 0 or 0x80 and above. Without a high byte, w - ONES borrows into
+ * a byte's top bit only at a zero byte, so the test never misses one. */
+static inline int plain64(uint64_t w)
+{
+    return (((w - 0x0101010101010101ull) | w) & 0x8080808080808080ull) == 0;
+}
+
+static inline int plain32(uint32_t w)
+{
+    return (((w - 0x01010101u) | w) & 0x80808080u) == 0;
+}
+
+/* Copies n bytes to o when none is 0 or 0x80 and above, in whole words (the last one
+ * overlapping the one before); returns 0 without finishing the copy otherwise. */
+static int copy_plain(char *o, const unsigned char *p, size_t n)
+{
+    if (n >= 8) {
+        uint64_t w;
+        for (size_t i = 0; n - i >= 8; i += 8) {
+            memcpy(&w, p + i, 8);
+            if (!plain64(w))
+                return 0;
+            memcpy(o + i, &w, 8);
+        }
+        memcpy(&w, p + n - 8, 8);
+        if (!plain64(w))
+            return 0;
+        memcpy(o + n - 8, &w, 8);
+    } else if (n >= 4) {
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        if (!plain32(a) || !plain32(b))
+            return 0;
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            if (p[i] == 0 || p[i] >= 0x80)
+                return 0;
+            o[i] = (char)p[i];
+        }
+    }
+    return 1;
+}
+
+/* The slow path: byte by byte, a NUL or a byte that does not start a valid sequence becomes
+ * U+FFFD. Out of line so the common case stays small. */
+__attribute__((noinline)) static char *put_repaired(char *o, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = p[i];
+        size_t len = c == 0 ? 0 : c < 0x80 ? 1 : utf8_seq_len(p + i, n - i);
+        if (len) {
+            memcpy(o, p + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    return o;
+}
+
+/* Copies n bytes to *scratch as a NUL-terminated string of valid UTF-8 and moves *scratch past
+ * it; returns the string. At most SANITIZED_MAX * n + 1 bytes. */
+static char *put_text(char **scratch, const char *s, size_t n)
+{
+    char *start = *scratch, *o = start;
+    const unsigned char *p = (const unsigned char *)s;
+    if (copy_plain(o, p, n))
+        o += n;
+    else
+        o = put_repaired(o, p, n);
+    *o++ = '\0';
+    *scratch = o;
+    return start;
+}
+
+/* ---- one span ---- */
+
+/* Everything protobuf-c packs one span from, on the caller's stack. */
+typedef struct span_msg {
+    otlp_span_t span;
+    otlp_status_t status;
+    otlp_kv_t *attr_ptrs[DIAG_SPAN_MAX_ATTRS];
+    otlp_kv_t attrs[DIAG_SPAN_MAX_ATTRS];
+    otlp_value_t values[DIAG_SPAN_MAX_ATTRS];
+    char scratch[SPAN_SCRATCH_MAX];
+} span_msg_t;
+
+static char *put_piece(char **scratch, const diag_span_t *s, diag_span_str_t str)
+{
+    return put_text(scratch, s->text + str.off, str.len);
+}
+
+/* Fills m from s; returns the bytes its strings took in the scratch (with their NULs). */
+static size_t span_msg_build(span_msg_t *m, const diag_span_t *s)
+{
+    static const otlp_span_t span_init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+    static const otlp_kv_t kv_init = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    static const otlp_value_t value_init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    static const otlp_status_t status_init = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+    char *scratch = m->scratch;
+    otlp_span_t *o = &m->span;
+    *o = span_init;
+    /* protobuf-c only reads through these pointers when it packs */
+    o->trace_id = (ProtobufCBinaryData){ sizeof s->trace_id, (uint8_t *)s->trace_id };
+    o->span_id = (ProtobufCBinaryData){ sizeof s->span_id, (uint8_t *)s->span_id };
+    if (s->has_parent) /* proto3: an empty parent_span_id is not written, as for a root span */
+        o->parent_span_id = (ProtobufCBinaryData){ sizeof s->parent_span_id, (uint8_t *)s->parent_span_id };
+    o->name = put_piece(&scratch, s, s->name);
+    o->kind = s->kind <= OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CONSUMER
+                  ? (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind
+                  : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED;
+    o->start_time_unix_nano = s->start_ns;
+    o->end_time_unix_nano = s->end_ns;
+    unsigned n = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
+    for (unsigned i = 0; i < n; i++) {
+        otlp_kv_t *kv = &m->attrs[i];
+        otlp_value_t *v = &m->values[i];
+        *kv = kv_init;
+        *v = value_init;
+        kv->key = put_piece(&scratch, s, s->attrs[i].key);
+        /* a oneof member is written even when empty: an empty value stays a string value */
+        v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+        v->string_value = put_piece(&scratch, s, s->attrs[i].value);
+        kv->value = v;
+        m->attr_ptrs[i] = kv;
+    }
+    o->n_attributes = n;
+    o->attributes = m->attr_ptrs;
+    if (s->status == DIAG_SPAN_STATUS_ERROR) {
+        m->status = status_init;
+        m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+        m->status.message = put_piece(&scratch, s, s->status_message);
+        o->status = &m->status;
+    }
+    assert(scratch <= m->scratch + sizeof m->scratch);
+    return (size_t)(scratch - m->scratch);
+}
+
+/*
+ * The most a packed Span can take, given the bytes of its strings: tags and lengths (3 bytes
+ * each: no length in a span reaches 2^21) around them, ids, kind and times. Per span: trace_id
+ * 18, span_id 10, parent_span_id 10, name's tag and length 4, kind 2, times 18, status 10
+ * (tag, length, message's tag and length, code); per attribute 16 (KeyValue's tag and length,
+ * key's, value's, AnyValue.string_value's).
+ */
+static size_t span_packed_max(unsigned attrs, size_t text)
+{
+    return 72 + 16 * (size_t)attrs + text;
+}
+
+/* ---- the batch ---- */
+
+/* Bytes of the resource and scope fields besides the repaired service name (58 at most: tags,
+ * lengths, "service.name", the scope name). */
+#define HEAD_FIXED_MAX 96
+
+int diag_span_otlp_begin(diag_span_otlp_encoder_t *e, base_buf_t *out, base_slice_t service_name)
+{
+    e->out = out;
+    e->start = out->len;
+    e->res_len = e->scope_len = e->count = 0;
+    /* the repaired service name goes to the far end of the reservation, past the bytes the
+     * resource and scope fields can take */
+    size_t service_max = SANITIZED_MAX * service_name.len + 1;
+    size_t head_max = 2 * FRAME_MAX + HEAD_FIXED_MAX + service_max;
+    if (service_name.len > MESSAGE_MAX / (2 * SANITIZED_MAX) || base_buf_reserve(out, head_max + service_max) != 0)
+        return -1;
+    char *scratch = out->base + out->len + head_max;
+    char *service = put_text(&scratch, service_name.base, service_name.len);
+
+    otlp_value_t value = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    value.value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+    value.string_value = service;
+    otlp_kv_t kv = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    kv.key = "service.name";
+    kv.value = &value;
+    otlp_kv_t *attrs[] = { &kv };
+    otlp_resource_t resource = OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+    resource.n_attributes = 1;
+    resource.attributes = attrs;
+    otlp_scope_t scope = OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+    scope.name = DIAG_SPAN_SCOPE_NAME;
+
+    uint8_t *start = (uint8_t *)out->base + out->len, *p = start + FRAME_MAX;
+    size_t n = opentelemetry__proto__resource__v1__resource__get_packed_size(&resource);
+    *p++ = TAG_RESOURCE_SPANS_RESOURCE;
+    p += varint_put(p, n);
+    p += opentelemetry__proto__resource__v1__resource__pack(&resource, p);
+    e->res_len = (size_t)(p - start) - FRAME_MAX;
+    p += FRAME_MAX;
+    uint8_t *scope_at = p;
+    n = opentelemetry__proto__common__v1__instrumentation_scope__get_packed_size(&scope);
+    *p++ = TAG_SCOPE_SPANS_SCOPE;
+    p += varint_put(p, n);
+    p += opentelemetry__proto__common__v1__instrumentation_scope__pack(&scope, p);
+    e->scope_len = (size_t)(p - scope_at);
+    assert((char *)p <= out->base + out->len + head_max);
+    out->len += (size_t)(p - start);
+    return 0;
+}
+
+int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
+{
+    span_msg_t m;
+    size_t max = span_packed_max(s->attr_count, span_msg_build(&m, s));
+    base_buf_t *out = e->out;
+    if (base_buf_reserve(out, 1 + VARINT32_MAX + max) != 0)
+        return -1;
+    /* Packed after room for the longest length it can have, then moved up in the rare case
+     * that its length takes fewer bytes: a third cheaper than sizing it first with
+     * span__get_packed_size(), which walks the whole tree once more. */
+    uint8_t *p = (uint8_t *)out->base + out->len;
+    size_t lead = 1 + varint_size(max);
+    size_t n = opentelemetry__proto__trace__v1__span__pack(&m.span, p + lead);
+    assert(n <= max);
+    p[0] = TAG_SCOPE_SPANS_SPANS;
+    size_t len_bytes = varint_put(p + 1, n);
+    if (1 + len_bytes < lead)
+        memmove(p + 1 + len_bytes, p + lead, n);
+    out->len += 1 + len_bytes + n;
+    e->count++;
+    return 0;
+}
+
+int diag_span_otlp_end(diag_span_otlp_encoder_t *e, base_slice_t *request)
+{
+    base_buf_t *out = e->out;
+    /* where begin left the pieces: [free][resource][free][scope, spans...] */
+    uint8_t *res_at = (uint8_t *)out->base + e->start + FRAME_MAX;
+    uint8_t *tail_at = res_at + e->res_len + FRAME_MAX;
+    uint64_t scope_spans_len = out->len - (size_t)((char *)tail_at - out->base);
+    uint64_t resource_spans_len = e->res_len + 1 + varint_size(scope_spans_len) + scope_spans_len;
+    if (resource_spans_len > MESSAGE_MAX - FRAME_MAX)
+        return -1;
+    uint8_t *p = tail_at - 1 - varint_size(scope_spans_len);
+    p[0] = TAG_RESOURCE_SPANS_SCOPE_SPANS;
+    varint_put(p + 1, scope_spans_len);
+    p -= e->res_len;
+    memmove(p, res_at, e->res_len);
+    p -= 1 + varint_size(resource_spans_len);
+    p[0] = TAG_REQUEST_RESOURCE_SPANS;
+    varint_put(p + 1, resource_spans_len);
+    *request = (base_slice_t){ (char *)p, (size_t)((out->base + out->len) - (char *)p) };
+    return 0;
+}
