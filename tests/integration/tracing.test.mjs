@@ -1,12 +1,15 @@
 // Trace export end to end: client → daprd A → daprd B → HTTP app, with both sidecars sampling
 // every request and exporting to a collector receiver on loopback, in Zipkin v2 JSON and in
-// OTLP/HTTP JSON. One invocation must give A's span (kind CLIENT, CallLocal/<B>/<method>) and
+// OTLP/HTTP protobuf (decoded with protobufjs from Remora's proto/opentelemetry files, whose
+// field numbers are OpenTelemetry's). One invocation must give A's span (kind CLIENT, CallLocal/<B>/<method>) and
 // B's span (kind SERVER, same name) in one trace, B's parent being A's span and A's parent the
 // caller's traceparent. With the collector down, invocations still succeed and the
 // dropped-span counter of the metrics endpoint rises.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +19,24 @@ import {
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const apps = [];
+
+// The OTLP request as daprd's otlptracehttp sends it: binary ExportTraceServiceRequest.
+const protobuf = createRequire(import.meta.url)('protobufjs'); // a dependency of @grpc/proto-loader
+const PROTO = path.join(here, '../../proto');
+const protoRoot = new protobuf.Root();
+protoRoot.resolvePath = (origin, target) => {
+  const p = path.join(PROTO, target);
+  return fs.existsSync(p) ? p : protobuf.util.path.resolve(origin, target);
+};
+protoRoot.loadSync('opentelemetry/proto/collector/trace/v1/trace_service.proto', { keepCase: true });
+protoRoot.resolveAll();
+const ExportTraceServiceRequest = protoRoot.lookupType('opentelemetry.proto.collector.trace.v1.ExportTraceServiceRequest');
+
+/** A decoded request as plain objects: 64-bit times as decimal strings, ids as bytes, fields
+ * left unset (a root span's parent_span_id, an unset status) absent. */
+function decodeOtlp(body) {
+  return ExportTraceServiceRequest.toObject(ExportTraceServiceRequest.decode(body), { longs: String, enums: Number });
+}
 
 async function startHttpApp() {
   const port = await freePort();
@@ -28,41 +49,53 @@ async function startHttpApp() {
   return { port, proc };
 }
 
-/** A collector receiver: keeps every POSTed body by path; answers 202 (Zipkin) / 200 (OTLP). */
+/** A collector receiver: keeps every POSTed body by path; answers 202 (Zipkin) / 200 (OTLP, an
+ * empty ExportTraceServiceResponse). */
 function startCollector(port) {
   const got = { zipkin: [], otlp: [], requests: [] };
   const server = http.createServer((req, res) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
+      const body = Buffer.concat(chunks);
       got.requests.push({ path: req.url, method: req.method, headers: req.headers });
       try {
-        if (req.url === '/api/v2/spans') got.zipkin.push(...JSON.parse(body));
-        else if (req.url === '/v1/traces') got.otlp.push(JSON.parse(body));
+        if (req.url === '/api/v2/spans') got.zipkin.push(...JSON.parse(body.toString('utf8')));
+        else if (req.url === '/v1/traces') got.otlp.push(decodeOtlp(body));
       } catch (e) {
         got.requests.push({ path: req.url, parseError: String(e), body });
       }
-      res.writeHead(req.url === '/api/v2/spans' ? 202 : 200, { 'content-type': 'application/json' });
-      res.end(req.url === '/v1/traces' ? '{}' : '');
+      if (req.url === '/v1/traces') res.writeHead(200, { 'content-type': 'application/x-protobuf' });
+      else res.writeHead(202, { 'content-type': 'application/json' });
+      res.end();
     });
   });
   return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, got })));
 }
 
+const hex = (bytes) => (bytes?.length ? Buffer.from(bytes).toString('hex') : undefined);
+
+/** Every span received over OTLP, with its resource's service.name and its ids as hex. */
 function otlpSpans(got) {
   const out = [];
   for (const req of got.otlp) {
-    for (const rs of req.resourceSpans ?? []) {
-      const service = (rs.resource?.attributes ?? []).find((a) => a.key === 'service.name')?.value?.stringValue;
-      for (const ss of rs.scopeSpans ?? []) for (const s of ss.spans ?? []) out.push({ service, ...s });
+    for (const rs of req.resource_spans ?? []) {
+      const service = (rs.resource?.attributes ?? []).find((a) => a.key === 'service.name')?.value?.string_value;
+      for (const ss of rs.scope_spans ?? []) {
+        for (const s of ss.spans ?? []) {
+          out.push({
+            ...s, service, scope: ss.scope?.name,
+            traceId: hex(s.trace_id), spanId: hex(s.span_id), parentSpanId: hex(s.parent_span_id),
+          });
+        }
+      }
     }
   }
   return out;
 }
 
 function otlpAttr(span, key) {
-  return (span.attributes ?? []).find((a) => a.key === key)?.value?.stringValue;
+  return (span.attributes ?? []).find((a) => a.key === key)?.value?.string_value;
 }
 
 async function waitFor(what, fn, ms = 10000) {
@@ -176,6 +209,8 @@ describe('trace export to Zipkin and OTLP collectors', () => {
     const ob = otlp.find((s) => s.service === bId);
     assert.ok(oa && ob, JSON.stringify(otlp));
     assert.equal(oa.name, name);
+    assert.equal(ob.name, name);
+    assert.equal(oa.scope, 'dapr-diagnostics');
     assert.equal(oa.kind, 3); // SPAN_KIND_CLIENT
     assert.equal(ob.kind, 2); // SPAN_KIND_SERVER
     assert.equal(oa.spanId, za.id);
@@ -183,9 +218,13 @@ describe('trace export to Zipkin and OTLP collectors', () => {
     assert.equal(oa.parentSpanId, PARENT);
     assert.equal(ob.parentSpanId, oa.spanId);
     assert.equal(otlpAttr(ob, 'dapr.invoke_method'), 'orders/new');
-    assert.ok(BigInt(oa.endTimeUnixNano) > BigInt(oa.startTimeUnixNano));
+    assert.equal(otlpAttr(oa, 'dapr.api'), `POST /v1.0/invoke/${bId}/method/orders/new`);
+    assert.ok(BigInt(oa.end_time_unix_nano) > BigInt(oa.start_time_unix_nano));
+    assert.ok(BigInt(ob.start_time_unix_nano) >= BigInt(oa.start_time_unix_nano));
+    assert.equal(oa.status, undefined, 'no status for a success');
+    assert.equal(collector.got.requests.filter((q) => q.parseError).length, 0, 'every body decodes');
     const otlpReq = collector.got.requests.find((q) => q.path === '/v1/traces');
-    assert.match(otlpReq.headers['content-type'], /^application\/json/);
+    assert.equal(otlpReq.headers['content-type'], 'application/x-protobuf');
     const zipReq = collector.got.requests.find((q) => q.path === '/api/v2/spans');
     assert.match(zipReq.headers['content-type'], /^application\/json/);
   });
@@ -208,6 +247,17 @@ describe('trace export to Zipkin and OTLP collectors', () => {
     assert.equal(za.tags['otel.status_code'], 'ERROR');
     assert.equal(za.tags.error, 'Code(500): Internal Server Error');
     assert.equal(za.tags['dapr.status_code'], '500');
+
+    const otlp = await waitFor('the error spans over OTLP', () => {
+      const mine = otlpSpans(collector.got).filter((s) => s.traceId === trace);
+      return mine.length >= 2 && mine;
+    });
+    const oa = otlp.find((s) => s.service === aId);
+    const ob = otlp.find((s) => s.service === bId);
+    assert.equal(oa.parentSpanId, undefined, 'a root span has no parent_span_id');
+    assert.equal(oa.spanId, za.id);
+    assert.equal(ob.parentSpanId, oa.spanId);
+    assert.deepEqual(oa.status, { code: 2, message: 'Code(500): Internal Server Error' }); // STATUS_CODE_ERROR
   });
 
   it('an unsampled incoming traceparent exports nothing; health checks are not traced', async () => {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "base/log.h"
+#include "base/utf8.h"
 #include "internal.h"
 
 static const char *protocol_name(config_app_protocol_t p)
@@ -190,39 +191,6 @@ void api_metadata_get(api_t *api, mw_exchange_t *x)
     mw_reply(x, 200, "application/json", base_slice(body, n + 1));
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid: Go's
- * utf8.DecodeRune rules (no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned char c = s[0];
-    if (c < 0x80)
-        return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        len = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return len;
-}
-
 /* A NUL-terminated heap copy in which every byte that is not part of valid UTF-8 becomes
  * U+FFFD, as encoding/json writes it. A NUL byte ends the string (C strings). */
 static char *dup_utf8(base_slice_t s)
@@ -230,24 +198,10 @@ static char *dup_utf8(base_slice_t s)
     size_t n = 0;
     while (n < s.len && s.base[n] != '\0')
         n++;
-    char *d = base_malloc(n * 3 + 1);
+    char *d = base_malloc(BASE_UTF8_REPAIR_MAX * n + 1);
     if (!d)
         return NULL;
-    const unsigned char *p = (const unsigned char *)s.base;
-    size_t o = 0;
-    for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(p + i, n - i);
-        if (k) {
-            memcpy(d + o, p + i, k);
-            o += k;
-            i += k;
-        } else {
-            memcpy(d + o, "\xEF\xBF\xBD", 3);
-            o += 3;
-            i++;
-        }
-    }
-    d[o] = '\0';
+    d[base_utf8_repair(d, s.base, n)] = '\0';
     return d;
 }
 

@@ -19,6 +19,7 @@
 
 #include "base/log.h"
 #include "base/pool.h"
+#include "base/utf8.h"
 
 #define MAX_COLLECTORS 4
 #define MAX_BUCKETS 64
@@ -777,41 +778,6 @@ fail:
     return -1;
 }
 
-/* Length of the valid UTF-8 sequence at s (n > 0 bytes left), or 0 (the rules of Go's
- * utf8.ValidString: no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t len;
-    if (s[0] < 0x80)
-        return 1;
-    if (s[0] >= 0xc2 && s[0] <= 0xdf)
-        len = 2;
-    else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-        len = 3;
-        if (s[0] == 0xe0)
-            lo = 0xa0; /* overlong */
-        else if (s[0] == 0xed)
-            hi = 0x9f; /* surrogates */
-    } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-        len = 4;
-        if (s[0] == 0xf0)
-            lo = 0x90; /* overlong */
-        else if (s[0] == 0xf4)
-            hi = 0x8f; /* above U+10FFFF */
-    } else
-        return 0;
-    if (n < len || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < len; i++)
-        if (s[i] < 0x80 || s[i] > 0xbf)
-            return 0;
-    return len;
-}
-
-/* A label value: the text format's three escapes, and U+FFFD for each byte that is not valid
- * UTF-8 (a raw byte of a request path), since Prometheus rejects the whole scrape for one
- * invalid label value. */
 /* The scrape's output: an append that fails (out of memory) fails the whole scrape, rather
  * than serving text with series missing. */
 typedef struct sout {
@@ -840,12 +806,15 @@ static void out_printf(sout_t *o, const char *fmt, ...)
     va_end(ap);
 }
 
+/* A label value: the text format's three escapes, and U+FFFD for each byte that is not valid
+ * UTF-8 (a raw byte of a request path), since Prometheus rejects the whole scrape for one
+ * invalid label value. */
 static void put_escaped(sout_t *o, const char *s, size_t n)
 {
     size_t start = 0;
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_len((const unsigned char *)s + i, n - i);
-        const char *rep = k == 0 ? "\xef\xbf\xbd"
+        size_t k = base_utf8_seq_len((const unsigned char *)s + i, n - i);
+        const char *rep = k == 0 ? BASE_UTF8_REPLACEMENT
                           : s[i] == '\\' ? "\\\\"
                           : s[i] == '"'  ? "\\\""
                           : s[i] == '\n' ? "\\n"

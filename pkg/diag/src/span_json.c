@@ -1,16 +1,15 @@
 /*
- * span_json.c - Zipkin v2 and OTLP/HTTP JSON for finished spans, built and printed with cJSON,
- * as every JSON the sidecar writes.
+ * span_json.c - Zipkin v2 JSON for finished spans, built and printed with cJSON, as every JSON
+ * the sidecar writes.
  *
  * The exporter encodes every span of a busy sidecar on the main thread, so this is the hot loop
  * of tracing. A plain cJSON tree costs a malloc and a free per value (about 30 per span) and
  * prints numbers with "%1.15g" checked by sscanf, which also loses digits of a 19-digit time
  * in ns. Here a span's tree allocates nothing and copies no string:
  *
- * - its nodes are an array on the stack, each set up as cJSON_CreateObject(),
- *   cJSON_CreateArray() or cJSON_CreateStringReference() sets up its node, without the
- *   allocation, and linked with cJSON_AddItemToObjectCS() (constant keys, not copied) and
- *   cJSON_AddItemToArray(). The tree is printed and dropped with the stack frame: it never
+ * - its nodes are an array on the stack, each set up as cJSON_CreateObject() or
+ *   cJSON_CreateStringReference() sets up its node, without the allocation, and linked with
+ *   cJSON_AddItemToObjectCS() (keys not copied: constants or text in the scratch). The tree is printed and dropped with the stack frame: it never
  *   reaches cJSON_Delete(), so nothing goes through cJSON's allocation hooks. (An arena behind
  *   cJSON_InitHooks() would replace process-wide hooks that other threads' cJSON calls, the
  *   JSON log lines, go through at the same time.)
@@ -21,11 +20,11 @@
  *   is the same buffer, past the room reserved for the print, so it outlives the print and a
  *   span needs no memory but the buffer it is appended to.
  *
- * A pre-built tree per format with its leaves repointed would save the linking (about 6 % of a
- * span), but the members that come and go (parent, kind, each attribute, status) would have
- * to be detached and put back per span. The framing between spans ("[", ",", "]", the end of
- * the OTLP envelope) is appended here: printing the whole batch as one tree costs the same per
- * span (measured) but keeps the nodes and scratch of 512 spans alive until the end.
+ * A pre-built tree with its leaves repointed would save the linking (about 6 % of a span), but
+ * the members that come and go (parent, kind, each attribute, status) would have to be
+ * detached and put back per span. The framing between spans ("[", ",", "]") is appended here:
+ * printing the whole batch as one tree costs the same per span (measured) but keeps the nodes
+ * and scratch of 512 spans alive until the end.
  * Figures in docs/internals/diag.md.
  *
  * Each span first reserves its worst case (every text byte printed as six), so a print cannot
@@ -38,17 +37,19 @@
 #include <limits.h>
 #include <string.h>
 
+#include "base/utf8.h"
+
 /* Printed bytes of one span besides its text and service name: keys, ids, times, punctuation. */
 #define SPAN_FIXED_MAX 640
 #define ATTR_FIXED_MAX 48
 #define PRINTED_MAX 6 /* cJSON's "\u00XX" for a control byte */
-#define SANITIZED_MAX 3 /* U+FFFD for an invalid byte */
 /* Scratch besides the text: the NULs of up to 2 + 2 * 16 strings and the service name, three
  * hex ids and two decimal numbers, with their NULs. */
 #define SCRATCH_FIXED_MAX 192
 
-/* A Zipkin span takes 31 nodes at most, an OTLP span 76, the OTLP envelope 14. */
-#define SPAN_NODES_MAX (12 + 4 * DIAG_SPAN_MAX_ATTRS)
+/* Nodes of a span: the object, its 9 members at most, localEndpoint's serviceName, 4 tags of
+ * ours and one per attribute; 31 in all. */
+#define SPAN_NODES_MAX (15 + DIAG_SPAN_MAX_ATTRS)
 
 typedef struct tree {
     cJSON node[SPAN_NODES_MAX];
@@ -70,21 +71,13 @@ static cJSON *node_new(tree_t *t, int type, const char *value)
 static cJSON *add_node(tree_t *t, cJSON *parent, const char *key, int type, const char *value)
 {
     cJSON *n = node_new(t, type, value);
-    if (key)
-        cJSON_AddItemToObjectCS(parent, key, n);
-    else
-        cJSON_AddItemToArray(parent, n);
+    cJSON_AddItemToObjectCS(parent, key, n);
     return n;
 }
 
 static cJSON *add_object(tree_t *t, cJSON *parent, const char *key)
 {
     return add_node(t, parent, key, cJSON_Object, NULL);
-}
-
-static cJSON *add_array(tree_t *t, cJSON *parent, const char *key)
-{
-    return add_node(t, parent, key, cJSON_Array, NULL);
 }
 
 /* A string cJSON prints (escaping it) but does not own. */
@@ -151,131 +144,15 @@ static const char *scratch_u64(tree_t *t, uint64_t v)
     return start;
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates, at most
- * U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf)
-        n = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        if (c == 0xe0)
-            lo = 0xa0;
-        else if (c == 0xed)
-            hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        if (c == 0xf0)
-            lo = 0x90;
-        else if (c == 0xf4)
-            hi = 0x8f;
-    } else
-        return 0;
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* A word needs a closer look when one of its bytes is 0 or 0x80 and above. Without a high byte,
- * w - ONES borrows into a byte's top bit only at a zero byte, so this never misses one. */
-#define ONES64 0x0101010101010101ull
-#define HIGHS64 0x8080808080808080ull
-#define ONES32 0x01010101u
-#define HIGHS32 0x80808080u
-
-static inline int word_plain(uint64_t w)
-{
-    return (((w - ONES64) | w) & HIGHS64) == 0;
-}
-
-static inline int word32_plain(uint32_t w)
-{
-    return (((w - ONES32) | w) & HIGHS32) == 0;
-}
-
-/* The bytes around a zero or non-ASCII byte, one at a time. Out of line so that the fast path
- * stays small. */
-__attribute__((noinline)) static char *sanitize_slow(char *o, const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        uint64_t w;
-        if (n - i >= 8 && (memcpy(&w, p + i, 8), word_plain(w))) {
-            memcpy(o, &w, 8);
-            o += 8;
-            i += 8;
-            continue;
-        }
-        unsigned char c = p[i];
-        if (c != 0 && c < 0x80) {
-            *o++ = (char)c;
-            i++;
-            continue;
-        }
-        size_t len = c ? utf8_len(p + i, n - i) : 0;
-        if (len) {
-            memcpy(o, p + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    return o;
-}
-
 /*
  * Copies text into the scratch as a C string cJSON can print. cJSON escapes controls, '"' and
  * '\\' (RFC 8259) but copies other bytes as they are, and a collector rejects a whole batch
  * over one invalid UTF-8 sequence; so here bytes that are not valid UTF-8 become U+FFFD, and so
- * does a NUL byte, which a C string cannot carry. Plain ASCII is copied in whole words, the
- * last one overlapping the one before.
+ * does a NUL byte, which a C string cannot carry.
  */
 static const char *scratch_text(tree_t *t, const char *s, size_t n)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    char *start = t->scratch, *o = start;
-    if (n >= 8) {
-        uint64_t w;
-        size_t i = 0;
-        for (; n - i >= 8; i += 8) {
-            memcpy(&w, p + i, 8);
-            if (!word_plain(w))
-                goto slow;
-            memcpy(o + i, &w, 8);
-        }
-        memcpy(&w, p + n - 8, 8);
-        if (!word_plain(w))
-            goto slow;
-        memcpy(o + n - 8, &w, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        if (!word32_plain(a) || !word32_plain(b))
-            goto slow;
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] == 0 || p[i] >= 0x80)
-                goto slow;
-            o[i] = (char)p[i];
-        }
-    }
-    o += n;
-    goto done;
-slow:
-    o = sanitize_slow(start, p, n);
-done:
+    char *start = t->scratch, *o = start + base_utf8_repair(start, s, n);
     *o++ = '\0';
     t->scratch = o;
     return start;
@@ -296,7 +173,7 @@ static size_t span_printed_max(const diag_span_t *s, base_slice_t service)
 
 static size_t span_scratch_max(const diag_span_t *s, base_slice_t service)
 {
-    return SCRATCH_FIXED_MAX + SANITIZED_MAX * ((size_t)s->text_len + service.len);
+    return SCRATCH_FIXED_MAX + BASE_UTF8_REPAIR_MAX * ((size_t)s->text_len + service.len);
 }
 
 /* ---- Zipkin v2 ---- */
@@ -353,57 +230,6 @@ static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_
     return o;
 }
 
-/* ---- OTLP/HTTP JSON ---- */
-
-/* OTLP's enums are JSON numbers; these are the only ones a span carries. */
-static const char *const small_numbers[] = { "0", "1", "2", "3", "4", "5" };
-
-static cJSON *otlp_tree(tree_t *t, const diag_span_t *s)
-{
-    cJSON *o = node_new(t, cJSON_Object, NULL);
-    add_string(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
-    add_string(t, o, "spanId", scratch_hex(t, s->span_id, sizeof s->span_id));
-    if (s->has_parent)
-        add_string(t, o, "parentSpanId", scratch_hex(t, s->parent_span_id, sizeof s->parent_span_id));
-    add_string(t, o, "name", scratch_piece(t, s, s->name));
-    add_number(t, o, "kind", small_numbers[s->kind <= 5 ? s->kind : 0]);
-    add_string(t, o, "startTimeUnixNano", scratch_u64(t, s->start_ns));
-    add_string(t, o, "endTimeUnixNano", scratch_u64(t, s->end_ns));
-    if (s->attr_count) {
-        cJSON *attrs = add_array(t, o, "attributes");
-        for (unsigned i = 0; i < s->attr_count; i++) {
-            cJSON *a = add_object(t, attrs, NULL);
-            add_string(t, a, "key", scratch_piece(t, s, s->attrs[i].key));
-            add_string(t, add_object(t, a, "value"), "stringValue", scratch_piece(t, s, s->attrs[i].value));
-        }
-    }
-    if (s->status == DIAG_SPAN_STATUS_ERROR) {
-        cJSON *st = add_object(t, o, "status");
-        add_number(t, st, "code", small_numbers[DIAG_SPAN_STATUS_ERROR]);
-        if (s->status_message.len)
-            add_string(t, st, "message", scratch_piece(t, s, s->status_message));
-    }
-    return o;
-}
-
-/* The request around the spans, with an empty "spans" array, which is its last member: printed,
- * it ends in "[" followed by otlp_tail. */
-static cJSON *otlp_envelope(tree_t *t, base_slice_t service_name)
-{
-    cJSON *req = node_new(t, cJSON_Object, NULL);
-    cJSON *rs = add_object(t, add_array(t, req, "resourceSpans"), NULL);
-    cJSON *attr = add_object(t, add_array(t, add_object(t, rs, "resource"), "attributes"), NULL);
-    add_string(t, attr, "key", "service.name");
-    add_string(t, add_object(t, attr, "value"), "stringValue",
-               scratch_text(t, service_name.base, service_name.len));
-    cJSON *ss = add_object(t, add_array(t, rs, "scopeSpans"), NULL);
-    add_string(t, add_object(t, ss, "scope"), "name", DIAG_SPAN_SCOPE_NAME);
-    add_array(t, ss, "spans");
-    return req;
-}
-
-static const char otlp_tail[] = "]}]}]}";
-
 /* ---- printing ---- */
 
 /* Prints a tree at out->len, within `room` bytes, and moves out->len past it. */
@@ -429,23 +255,12 @@ static int tree_reserve(base_buf_t *out, tree_t *t, size_t lead, size_t room, si
     return 0;
 }
 
-int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, base_buf_t *out,
-                           base_slice_t service_name)
+int diag_span_encode_begin(diag_span_encoder_t *e, base_buf_t *out, base_slice_t service_name)
 {
-    e->format = format;
     e->out = out;
     e->service = service_name;
     e->count = 0;
-    if (format == DIAG_SPAN_FORMAT_ZIPKIN)
-        return base_buf_append(out, "[", 1);
-    tree_t t;
-    size_t room = SPAN_FIXED_MAX + PRINTED_MAX * service_name.len;
-    if (tree_reserve(out, &t, 0, room, SCRATCH_FIXED_MAX + SANITIZED_MAX * service_name.len) != 0)
-        return -1;
-    if (print_tree(out, &t, otlp_envelope(&t, service_name), room) != 0)
-        return -1;
-    out->len -= sizeof otlp_tail - 1; /* keep the "[" that opens "spans" */
-    return 0;
+    return base_buf_append(out, "[", 1);
 }
 
 int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
@@ -455,7 +270,7 @@ int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
     tree_t t;
     if (tree_reserve(out, &t, lead, room, span_scratch_max(s, e->service)) != 0)
         return -1;
-    cJSON *tree = e->format == DIAG_SPAN_FORMAT_ZIPKIN ? zipkin_tree(&t, s, e->service) : otlp_tree(&t, s);
+    cJSON *tree = zipkin_tree(&t, s, e->service);
     size_t len = out->len;
     if (lead)
         out->base[out->len++] = ',';
@@ -469,9 +284,7 @@ int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
 
 int diag_span_encode_end(diag_span_encoder_t *e)
 {
-    if (e->format == DIAG_SPAN_FORMAT_ZIPKIN)
-        return base_buf_append(e->out, "]", 1);
-    return base_buf_append(e->out, otlp_tail, sizeof otlp_tail - 1);
+    return base_buf_append(e->out, "]", 1);
 }
 
 int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_slice_t service_name)

@@ -5,7 +5,7 @@
  * The request nests every span three messages deep (request > ResourceSpans > ScopeSpans >
  * Span), and a length-delimited field needs its length in front of it. Rather than keep the
  * protobuf-c structs of a whole batch alive (512 spans with their attributes and text copies,
- * about 3 MiB) to pack them at the end, the batch is framed by hand around spans packed one at
+ * about 2.4 MiB) to pack them at the end, the batch is framed by hand around spans packed one at
  * a time:
  *
  *   begin: [6 free][0a len Resource][6 free][0a len InstrumentationScope]
@@ -13,7 +13,7 @@
  *   end:   [..][0a len(ResourceSpans)][0a len Resource][12 len(ScopeSpans)][scope][spans]
  *
  * Each 6 free bytes hold a tag and the longest varint length. End writes the real ones right
- * before what follows them and moves the resource field (a few dozen bytes) up against them,
+ * before what follows them and moves the resource field (a few dozen bytes) next to them,
  * so the request begins up to 8 bytes into the room and the spans never move. The bytes are
  * those protobuf-c would pack from the whole tree (fields in number order, minimal varints);
  * the unit tests compare them.
@@ -29,6 +29,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/utf8.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_t;
@@ -49,10 +50,9 @@ typedef Opentelemetry__Proto__Resource__V1__Resource otlp_resource_t;
 #define FRAME_MAX (1 + VARINT32_MAX) /* a tag and a length up to 2^32 - 1 */
 /* Protobuf's limit on a message; every length here fits a 5-byte varint with room. */
 #define MESSAGE_MAX 0x7fffffffu
-#define SANITIZED_MAX 3 /* U+FFFD for one invalid byte */
 /* Stack scratch for a span's text: every byte tripled at worst, plus the NULs of the name, the
  * status message and each key and value. */
-#define SPAN_SCRATCH_MAX (SANITIZED_MAX * DIAG_SPAN_TEXT_MAX + 2 + 2 * DIAG_SPAN_MAX_ATTRS)
+#define SPAN_SCRATCH_MAX (BASE_UTF8_REPAIR_MAX * DIAG_SPAN_TEXT_MAX + 2 + 2 * DIAG_SPAN_MAX_ATTRS)
 
 /* ---- varints ---- */
 
@@ -79,109 +79,11 @@ static size_t varint_put(uint8_t *p, uint64_t v)
 
 /* ---- text as C strings of valid UTF-8 ---- */
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms, no surrogates, at most
- * U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_seq_len(const unsigned char *p, size_t avail)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
-    size_t n;
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3;
-        lo = c == 0xe0 ? 0xa0 : 0x80;
-        hi = c == 0xed ? 0x9f : 0xbf;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4;
-        lo = c == 0xf0 ? 0x90 : 0x80;
-        hi = c == 0xf4 ? 0x8f : 0xbf;
-    } else {
-        return 0;
-    }
-    if (avail < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-    return n;
-}
-
-/* A word with no byte that is 0 or 0x80 and above. Without a high byte, w - ONES borrows into
- * a byte's top bit only at a zero byte, so the test never misses one. */
-static inline int plain64(uint64_t w)
-{
-    return (((w - 0x0101010101010101ull) | w) & 0x8080808080808080ull) == 0;
-}
-
-static inline int plain32(uint32_t w)
-{
-    return (((w - 0x01010101u) | w) & 0x80808080u) == 0;
-}
-
-/* Copies n bytes to o when none is 0 or 0x80 and above, in whole words (the last one
- * overlapping the one before); returns 0 without finishing the copy otherwise. */
-static int copy_plain(char *o, const unsigned char *p, size_t n)
-{
-    if (n >= 8) {
-        uint64_t w;
-        for (size_t i = 0; n - i >= 8; i += 8) {
-            memcpy(&w, p + i, 8);
-            if (!plain64(w))
-                return 0;
-            memcpy(o + i, &w, 8);
-        }
-        memcpy(&w, p + n - 8, 8);
-        if (!plain64(w))
-            return 0;
-        memcpy(o + n - 8, &w, 8);
-    } else if (n >= 4) {
-        uint32_t a, b;
-        memcpy(&a, p, 4);
-        memcpy(&b, p + n - 4, 4);
-        if (!plain32(a) || !plain32(b))
-            return 0;
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-    } else {
-        for (size_t i = 0; i < n; i++) {
-            if (p[i] == 0 || p[i] >= 0x80)
-                return 0;
-            o[i] = (char)p[i];
-        }
-    }
-    return 1;
-}
-
-/* The slow path: byte by byte, a NUL or a byte that does not start a valid sequence becomes
- * U+FFFD. Out of line so the common case stays small. */
-__attribute__((noinline)) static char *put_repaired(char *o, const unsigned char *p, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned char c = p[i];
-        size_t len = c == 0 ? 0 : c < 0x80 ? 1 : utf8_seq_len(p + i, n - i);
-        if (len) {
-            memcpy(o, p + i, len);
-            o += len;
-            i += len;
-        } else {
-            memcpy(o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    return o;
-}
-
 /* Copies n bytes to *scratch as a NUL-terminated string of valid UTF-8 and moves *scratch past
- * it; returns the string. At most SANITIZED_MAX * n + 1 bytes. */
+ * it; returns the string. At most BASE_UTF8_REPAIR_MAX * n + 1 bytes. */
 static char *put_text(char **scratch, const char *s, size_t n)
 {
-    char *start = *scratch, *o = start;
-    const unsigned char *p = (const unsigned char *)s;
-    if (copy_plain(o, p, n))
-        o += n;
-    else
-        o = put_repaired(o, p, n);
+    char *start = *scratch, *o = start + base_utf8_repair(start, s, n);
     *o++ = '\0';
     *scratch = o;
     return start;
@@ -272,12 +174,13 @@ int diag_span_otlp_begin(diag_span_otlp_encoder_t *e, base_buf_t *out, base_slic
 {
     e->out = out;
     e->start = out->len;
-    e->res_len = e->scope_len = e->count = 0;
+    e->res_len = e->count = 0;
     /* the repaired service name goes to the far end of the reservation, past the bytes the
      * resource and scope fields can take */
-    size_t service_max = SANITIZED_MAX * service_name.len + 1;
+    size_t service_max = BASE_UTF8_REPAIR_MAX * service_name.len + 1;
     size_t head_max = 2 * FRAME_MAX + HEAD_FIXED_MAX + service_max;
-    if (service_name.len > MESSAGE_MAX / (2 * SANITIZED_MAX) || base_buf_reserve(out, head_max + service_max) != 0)
+    if (service_name.len > MESSAGE_MAX / (2 * BASE_UTF8_REPAIR_MAX) ||
+        base_buf_reserve(out, head_max + service_max) != 0)
         return -1;
     char *scratch = out->base + out->len + head_max;
     char *service = put_text(&scratch, service_name.base, service_name.len);
@@ -302,12 +205,10 @@ int diag_span_otlp_begin(diag_span_otlp_encoder_t *e, base_buf_t *out, base_slic
     p += opentelemetry__proto__resource__v1__resource__pack(&resource, p);
     e->res_len = (size_t)(p - start) - FRAME_MAX;
     p += FRAME_MAX;
-    uint8_t *scope_at = p;
     n = opentelemetry__proto__common__v1__instrumentation_scope__get_packed_size(&scope);
     *p++ = TAG_SCOPE_SPANS_SCOPE;
     p += varint_put(p, n);
     p += opentelemetry__proto__common__v1__instrumentation_scope__pack(&scope, p);
-    e->scope_len = (size_t)(p - scope_at);
     assert((char *)p <= out->base + out->len + head_max);
     out->len += (size_t)(p - start);
     return 0;
@@ -320,8 +221,8 @@ int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
     base_buf_t *out = e->out;
     if (base_buf_reserve(out, 1 + VARINT32_MAX + max) != 0)
         return -1;
-    /* Packed after room for the longest length it can have, then moved up in the rare case
-     * that its length takes fewer bytes: a third cheaper than sizing it first with
+    /* Packed after room for the longest length it can have, then moved to close the gap in the
+     * rare case that its length takes fewer bytes: a third cheaper than sizing it first with
      * span__get_packed_size(), which walks the whole tree once more. */
     uint8_t *p = (uint8_t *)out->base + out->len;
     size_t lead = 1 + varint_size(max);

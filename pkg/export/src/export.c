@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/pool.h"
 #include "diag/span_json.h"
+#include "diag/span_otlp.h"
 #include "export_internal.h"
 #include "http/client.h"
 
@@ -27,10 +28,16 @@
 #define MAX_SINKS 2
 #define MAX_HEADERS 32
 
+/* What a sink sends: Zipkin v2 JSON, or OTLP/HTTP protobuf as daprd's otlptracehttp does. */
+typedef enum sink_kind {
+    SINK_ZIPKIN = 0,
+    SINK_OTLP,
+} sink_kind_t;
+
 typedef struct sink {
     export_t *e;
     const char *name; /* for logs: "zipkin", "otlp" */
-    diag_span_format_t format;
+    sink_kind_t kind;
     diag_span_counter_t exported;
     export_target_t target;
     char url[320]; /* for logs (cut when longer) */
@@ -38,7 +45,9 @@ typedef struct sink {
     size_t header_count;
     unsigned timeout_ms;
     base_buf_t body;
-    diag_span_encoder_t enc;
+    base_slice_t payload; /* what is POSTed, inside body: all of it for Zipkin, the request for OTLP */
+    diag_span_encoder_t zipkin;     /* the batch, for SINK_ZIPKIN */
+    diag_span_otlp_encoder_t otlp;  /* the batch, for SINK_OTLP */
     int batch_ok;       /* the batch's opening was written */
     size_t batch_spans;
     http_client_req_t *req; /* the request in flight */
@@ -120,6 +129,28 @@ static void plan_next(export_t *e, size_t arrived, size_t left, uint64_t elapsed
         e->next_delay_ms = d;
 }
 
+static int batch_begin(sink_t *k, base_slice_t service)
+{
+    if (k->kind == SINK_OTLP)
+        return diag_span_otlp_begin(&k->otlp, &k->body, service);
+    return diag_span_encode_begin(&k->zipkin, &k->body, service);
+}
+
+static int batch_add(sink_t *k, const diag_span_t *s)
+{
+    return k->kind == SINK_OTLP ? diag_span_otlp_add(&k->otlp, s) : diag_span_encode_add(&k->zipkin, s);
+}
+
+static int batch_end(sink_t *k)
+{
+    if (k->kind == SINK_OTLP)
+        return diag_span_otlp_end(&k->otlp, &k->payload);
+    if (diag_span_encode_end(&k->zipkin) != 0)
+        return -1;
+    k->payload = base_buf_slice(&k->body);
+    return 0;
+}
+
 static void encode_one(export_t *e, const diag_span_t *s)
 {
     base_slice_t service = base_slice_cstr(e->service);
@@ -130,7 +161,7 @@ static void encode_one(export_t *e, const diag_span_t *s)
     }
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
-        if (k->batch_ok && diag_span_encode_add(&k->enc, s) == 0)
+        if (k->batch_ok && batch_add(k, s) == 0)
             k->batch_spans++;
         else
             diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, 1); /* out of memory */
@@ -160,7 +191,7 @@ static size_t fill_batch(export_t *e)
         sink_t *k = &e->sinks[i];
         k->body.len = 0;
         k->batch_spans = 0;
-        k->batch_ok = diag_span_encode_begin(&k->enc, k->format, &k->body, service) == 0;
+        k->batch_ok = batch_begin(k, service) == 0;
     }
     size_t n = 0, left = 0;
     for (int r = 0; r < e->ring_count; r++) {
@@ -179,7 +210,7 @@ static size_t fill_batch(export_t *e)
     e->next_ring = (e->next_ring + 1) % e->ring_count;
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
-        if (k->batch_spans && (!k->batch_ok || diag_span_encode_end(&k->enc) != 0)) {
+        if (k->batch_spans && (!k->batch_ok || batch_end(k) != 0)) {
             diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, k->batch_spans);
             k->batch_spans = 0;
         }
@@ -258,14 +289,14 @@ static void send_batch(sink_t *k)
     k->status = 0;
     k->timed_out = 0;
     k->req = http_client_request(e->client, k->target.host, k->target.port, BASE_SLICE_LIT("POST"),
-                                 base_slice_cstr(k->target.target), &headers, (int64_t)k->body.len, &cbs, k);
+                                 base_slice_cstr(k->target.target), &headers, (int64_t)k->payload.len, &cbs, k);
     if (!k->req) {
         size_t spans = k->batch_spans;
         k->batch_spans = 0;
         note_failure(k, spans, "out of memory");
         return;
     }
-    if (http_client_req_write(k->req, k->body.base, k->body.len) != 0 || http_client_req_end(k->req) != 0) {
+    if (http_client_req_write(k->req, k->payload.base, k->payload.len) != 0 || http_client_req_end(k->req) != 0) {
         http_client_req_cancel(k->req); /* on_done counts the batch */
         return;
     }
@@ -438,17 +469,18 @@ static int add_header(sink_t *k, const char *name, const char *value)
     return 0;
 }
 
-static sink_t *add_sink(export_t *e, const char *name, diag_span_format_t f, diag_span_counter_t counter,
+static sink_t *add_sink(export_t *e, const char *name, sink_kind_t kind, diag_span_counter_t counter,
                         const char *url, unsigned timeout_ms)
 {
     sink_t *k = &e->sinks[e->sink_count];
     k->e = e;
     k->name = name;
-    k->format = f;
+    k->kind = kind;
     k->exported = counter;
     k->timeout_ms = timeout_ms;
     snprintf(k->url, sizeof k->url, "%s", url);
-    if (add_header(k, "Content-Type", "application/json") != 0)
+    const char *type = kind == SINK_OTLP ? DIAG_SPAN_OTLP_CONTENT_TYPE : "application/json";
+    if (add_header(k, "Content-Type", type) != 0)
         return NULL;
     e->sink_count++;
     return k;
@@ -465,7 +497,7 @@ static int setup_zipkin(export_t *e, const config_t *cfg)
         LOG_ERROR(LOG_SCOPE, "zipkin exporter off: endpointAddress %s: %s", url, why);
         return 0;
     }
-    sink_t *k = add_sink(e, "zipkin", DIAG_SPAN_FORMAT_ZIPKIN, DIAG_SPAN_EXPORTED_ZIPKIN, url, EXPORT_TIMEOUT_MS);
+    sink_t *k = add_sink(e, "zipkin", SINK_ZIPKIN, DIAG_SPAN_EXPORTED_ZIPKIN, url, EXPORT_TIMEOUT_MS);
     if (!k) {
         export_target_free(&t);
         return -1;
@@ -508,7 +540,7 @@ static int setup_otlp(export_t *e, const config_t *cfg)
         return 0;
     }
     snprintf(url, sizeof url, "http://%s:%d%s", t.host, t.port, t.target);
-    sink_t *k = add_sink(e, "otel", DIAG_SPAN_FORMAT_OTLP, DIAG_SPAN_EXPORTED_OTLP, url,
+    sink_t *k = add_sink(e, "otel", SINK_OTLP, DIAG_SPAN_EXPORTED_OTLP, url,
                          s->otel_timeout_ms > 0 ? (unsigned)s->otel_timeout_ms : EXPORT_TIMEOUT_MS);
     if (!k) {
         export_target_free(&t);
@@ -517,14 +549,14 @@ static int setup_otlp(export_t *e, const config_t *cfg)
     k->target = t;
     for (size_t i = 0; i < s->otel_header_count; i++) {
         const config_kv_t *h = &s->otel_headers[i];
-        /* the client writes Host and Content-Length; the body is JSON whatever is asked */
+        /* the client writes Host and Content-Length; the body is protobuf whatever is asked */
         if (!strcasecmp(h->name, "Content-Type") || !strcasecmp(h->name, "Content-Length") ||
             !strcasecmp(h->name, "Host"))
             continue;
         if (add_header(k, h->name, h->value) != 0)
             return -1;
     }
-    LOG_INFO(LOG_SCOPE, "exporting trace spans to OpenTelemetry (OTLP/HTTP JSON) at %s", url);
+    LOG_INFO(LOG_SCOPE, "exporting trace spans to OpenTelemetry (OTLP/HTTP protobuf) at %s", url);
     return 0;
 }
 

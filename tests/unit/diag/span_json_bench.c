@@ -1,9 +1,11 @@
 /*
  * span_json_bench.c - encodes a typical HTTP server span N times in batches of 512, in the
- * given format, for measuring the encoder's cost per span with callgrind:
+ * given format (Zipkin JSON, or OTLP protobuf as the exporter sends it), for measuring the
+ * encoder's cost per span with callgrind:
  *
  *   valgrind --tool=callgrind ./span_json_bench zipkin 0        (set-up only)
  *   valgrind --tool=callgrind ./span_json_bench zipkin 100000
+ *   (the same with protobuf)
  *
  * (Ir of the second run − Ir of the first) / 100000 = instructions per span.
  * Not a test: built with the unit tests, never run by CTest.
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "diag/span_json.h"
+#include "diag/span_otlp.h"
 
 static void typical_span(diag_span_t *s, unsigned i)
 {
@@ -39,11 +42,11 @@ static void typical_span(diag_span_t *s, unsigned i)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s zipkin|otlp N\n", argv[0]);
+    if (argc != 3 || (strcmp(argv[1], "zipkin") != 0 && strcmp(argv[1], "protobuf") != 0)) {
+        fprintf(stderr, "usage: %s zipkin|protobuf N\n", argv[0]);
         return 2;
     }
-    diag_span_format_t f = strcmp(argv[1], "otlp") == 0 ? DIAG_SPAN_FORMAT_OTLP : DIAG_SPAN_FORMAT_ZIPKIN;
+    int pb = strcmp(argv[1], "protobuf") == 0;
     long n = atol(argv[2]);
     enum { BATCH = 512 };
     static diag_span_t spans[BATCH];
@@ -56,14 +59,29 @@ int main(int argc, char **argv)
         return 1;
     for (long done = 0; done < n;) {
         diag_span_encoder_t e;
+        diag_span_otlp_encoder_t pe; /* protobuf: the exporter's OTLP encoder */
+        base_slice_t request;
         out.len = 0;
-        diag_span_encode_begin(&e, f, &out, BASE_SLICE_LIT("orders"));
-        for (unsigned i = 0; i < BATCH && done < n; i++, done++)
-            diag_span_encode_add(&e, &spans[i]);
-        diag_span_encode_end(&e);
-        bytes += out.len;
+        if (pb)
+            diag_span_otlp_begin(&pe, &out, BASE_SLICE_LIT("orders"));
+        else
+            diag_span_encode_begin(&e, &out, BASE_SLICE_LIT("orders"));
+        for (unsigned i = 0; i < BATCH && done < n; i++, done++) {
+            if (pb)
+                diag_span_otlp_add(&pe, &spans[i]);
+            else
+                diag_span_encode_add(&e, &spans[i]);
+        }
+        if (pb) {
+            diag_span_otlp_end(&pe, &request);
+            bytes += request.len;
+        } else {
+            diag_span_encode_end(&e);
+            bytes += out.len;
+        }
     }
-    printf("%ld spans, %zu bytes of JSON (%.0f per span)\n", n, bytes, n ? (double)bytes / (double)n : 0.0);
+    printf("%ld spans, %zu bytes of %s (%.0f per span)\n", n, bytes, pb ? "protobuf" : "JSON",
+           n ? (double)bytes / (double)n : 0.0);
     base_buf_free(&out);
     return 0;
 }

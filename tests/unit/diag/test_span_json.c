@@ -1,5 +1,5 @@
-/* test_span_json.c - the Zipkin v2 and OTLP/HTTP JSON encoders (cJSON trees printed into the
- * caller's buffer), checked byte for byte and by parsing their output back with cJSON. */
+/* test_span_json.c - the Zipkin v2 JSON encoder (cJSON trees printed into the caller's
+ * buffer), checked byte for byte and by parsing its output back with cJSON. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -51,11 +51,11 @@ static void child_span(diag_span_t *s)
     diag_span_set_error(s, BASE_SLICE_LIT("connection refused"));
 }
 
-static char *encode(diag_span_format_t f, const diag_span_t *spans, size_t n, base_buf_t *b)
+static char *encode(const diag_span_t *spans, size_t n, base_buf_t *b)
 {
     diag_span_encoder_t e;
     b->len = 0;
-    assert_int_equal(diag_span_encode_begin(&e, f, b, SERVICE), 0);
+    assert_int_equal(diag_span_encode_begin(&e, b, SERVICE), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(diag_span_encode_add(&e, &spans[i]), 0);
     assert_int_equal(diag_span_encode_end(&e), 0);
@@ -88,12 +88,6 @@ static int count_key(const cJSON *o, const char *key)
     return n;
 }
 
-/* The one resourceSpans of an OTLP request. */
-static const cJSON *otlp_resource_spans(const cJSON *root)
-{
-    return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "resourceSpans"), 0);
-}
-
 /* ---- Zipkin ---- */
 
 static void test_zipkin_exact(void **state)
@@ -107,7 +101,7 @@ static void test_zipkin_exact(void **state)
                        "\"duration\":2500,\"localEndpoint\":{\"serviceName\":\"orders\"},"
                        "\"tags\":{\"http.request.method\":\"GET\",\"dapr.api\":\"GET /v1.0/metadata\","
                        "\"otel.library.name\":\"dapr-diagnostics\",\"service.name\":\"orders\"}}]";
-    assert_string_equal(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b), want);
+    assert_string_equal(encode(&s, 1, &b), want);
     base_buf_free(&b);
 }
 
@@ -118,7 +112,7 @@ static void test_zipkin_fields(void **state)
     root_span(&spans[0]);
     child_span(&spans[1]);
     base_buf_t b = BASE_BUF_INIT;
-    cJSON *arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, spans, 2, &b));
+    cJSON *arr = cJSON_Parse(encode(spans, 2, &b));
     assert_non_null(arr);
     assert_true(cJSON_IsArray(arr));
     assert_int_equal(cJSON_GetArraySize(arr), 2);
@@ -153,6 +147,11 @@ static void test_zipkin_fields(void **state)
     assert_string_equal(str_of(tags, "otel.library.name"), "dapr-diagnostics");
     assert_string_equal(str_of(tags, "service.name"), "orders");
     cJSON_Delete(arr);
+
+    /* no spans: an empty array */
+    arr = cJSON_Parse(encode(NULL, 0, &b));
+    assert_int_equal(cJSON_GetArraySize(arr), 0);
+    cJSON_Delete(arr);
     base_buf_free(&b);
 }
 
@@ -168,7 +167,7 @@ static void test_zipkin_shadowed_tags(void **state)
     diag_span_add_attr(&s, BASE_SLICE_LIT("otel.status_code"), BASE_SLICE_LIT("OK"));
     diag_span_add_attr(&s, BASE_SLICE_LIT("otel.library.name"), BASE_SLICE_LIT("x"));
     base_buf_t b = BASE_BUF_INIT;
-    cJSON *arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b));
+    cJSON *arr = cJSON_Parse(encode(&s, 1, &b));
     const cJSON *a = cJSON_GetArrayItem(arr, 0);
     assert_null(cJSON_GetObjectItemCaseSensitive(a, "kind")); /* internal: no Zipkin kind */
     assert_true(num_of(a, "duration") == 1.0);
@@ -183,7 +182,7 @@ static void test_zipkin_shadowed_tags(void **state)
 
     /* with an error status, ours replace the attributes */
     diag_span_set_error(&s, BASE_SLICE_LIT("bad"));
-    arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b));
+    arr = cJSON_Parse(encode(&s, 1, &b));
     tags = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(arr, 0), "tags");
     assert_int_equal(count_key(tags, "otel.status_code"), 1);
     assert_string_equal(str_of(tags, "otel.status_code"), "ERROR");
@@ -210,97 +209,6 @@ static void test_zipkin_object(void **state)
     base_buf_free(&b);
 }
 
-/* ---- OTLP ---- */
-
-static void test_otlp_exact(void **state)
-{
-    (void)state;
-    diag_span_t s;
-    child_span(&s);
-    base_buf_t b = BASE_BUF_INIT;
-    const char *want = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"service.name\","
-                       "\"value\":{\"stringValue\":\"orders\"}}]},\"scopeSpans\":[{\"scope\":{\"name\":"
-                       "\"dapr-diagnostics\"},\"spans\":[{\"traceId\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
-                       "\"spanId\":\"1122334455667788\",\"parentSpanId\":\"00f067aa0ba902b7\","
-                       "\"name\":\"CallLocal/orders/new\",\"kind\":3,\"startTimeUnixNano\":\"1700000000123457788\","
-                       "\"endTimeUnixNano\":\"1700000000123458188\",\"attributes\":[{\"key\":\"rpc.system\","
-                       "\"value\":{\"stringValue\":\"grpc\"}}],\"status\":{\"code\":2,"
-                       "\"message\":\"connection refused\"}}]}]}]}";
-    assert_string_equal(encode(DIAG_SPAN_FORMAT_OTLP, &s, 1, &b), want);
-    base_buf_free(&b);
-}
-
-static void test_otlp_fields(void **state)
-{
-    (void)state;
-    diag_span_t spans[2];
-    root_span(&spans[0]);
-    child_span(&spans[1]);
-    base_buf_t b = BASE_BUF_INIT;
-    cJSON *root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, spans, 2, &b));
-    assert_non_null(root);
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(root, "resourceSpans");
-    assert_int_equal(cJSON_GetArraySize(rs), 1);
-    rs = cJSON_GetArrayItem(rs, 0);
-    const cJSON *rattrs = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rs, "resource"), "attributes");
-    assert_int_equal(cJSON_GetArraySize(rattrs), 1);
-    assert_string_equal(str_of(cJSON_GetArrayItem(rattrs, 0), "key"), "service.name");
-    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(rattrs, 0), "value"), "stringValue"),
-                        "orders");
-    const cJSON *ss = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rs, "scopeSpans"), 0);
-    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(ss, "scope"), "name"), "dapr-diagnostics");
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(ss, "spans");
-    assert_int_equal(cJSON_GetArraySize(sp), 2);
-
-    const cJSON *a = cJSON_GetArrayItem(sp, 0);
-    assert_string_equal(str_of(a, "traceId"), "4bf92f3577b34da6a3ce929d0e0e4736");
-    assert_string_equal(str_of(a, "spanId"), "00f067aa0ba902b7");
-    assert_null(cJSON_GetObjectItemCaseSensitive(a, "parentSpanId"));
-    assert_string_equal(str_of(a, "name"), "/v1.0/metadata");
-    assert_true(num_of(a, "kind") == 2.0);
-    assert_string_equal(str_of(a, "startTimeUnixNano"), "1700000000123456789");
-    assert_string_equal(str_of(a, "endTimeUnixNano"), "1700000000125956789");
-    assert_null(cJSON_GetObjectItemCaseSensitive(a, "status"));
-    const cJSON *attrs = cJSON_GetObjectItemCaseSensitive(a, "attributes");
-    assert_int_equal(cJSON_GetArraySize(attrs), 2);
-    const cJSON *at = cJSON_GetArrayItem(attrs, 1);
-    assert_string_equal(str_of(at, "key"), "dapr.api");
-    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(at, "value"), "stringValue"), "GET /v1.0/metadata");
-
-    const cJSON *c = cJSON_GetArrayItem(sp, 1);
-    assert_string_equal(str_of(c, "parentSpanId"), "00f067aa0ba902b7");
-    assert_true(num_of(c, "kind") == 3.0);
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(c, "status");
-    assert_true(num_of(st, "code") == 2.0);
-    assert_string_equal(str_of(st, "message"), "connection refused");
-    cJSON_Delete(root);
-
-    /* no spans: still a valid request; an error without a message has just the code */
-    diag_span_t e;
-    root_span(&e);
-    e.kind = DIAG_SPAN_KIND_INTERNAL;
-    diag_span_set_error(&e, BASE_SLICE_NULL);
-    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, &e, 1, &b));
-    sp = cJSON_GetObjectItemCaseSensitive(
-        cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "resourceSpans"), 0),
-                                                            "scopeSpans"),
-                           0),
-        "spans");
-    a = cJSON_GetArrayItem(sp, 0);
-    assert_true(num_of(a, "kind") == 1.0);
-    st = cJSON_GetObjectItemCaseSensitive(a, "status");
-    assert_true(num_of(st, "code") == 2.0);
-    assert_null(cJSON_GetObjectItemCaseSensitive(st, "message"));
-    cJSON_Delete(root);
-    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, NULL, 0, &b));
-    assert_non_null(root);
-    cJSON_Delete(root);
-    root = cJSON_Parse(encode(DIAG_SPAN_FORMAT_ZIPKIN, NULL, 0, &b));
-    assert_int_equal(cJSON_GetArraySize(root), 0);
-    cJSON_Delete(root);
-    base_buf_free(&b);
-}
-
 /* ---- escaping ---- */
 
 static void test_escaping(void **state)
@@ -320,7 +228,7 @@ static void test_escaping(void **state)
     diag_span_set_name(&s, base_slice(raw, sizeof raw - 1));
     diag_span_add_attr(&s, base_slice(raw, sizeof raw - 1), base_slice(raw, sizeof raw - 1));
     base_buf_t b = BASE_BUF_INIT;
-    const char *out = encode(DIAG_SPAN_FORMAT_ZIPKIN, &s, 1, &b);
+    const char *out = encode(&s, 1, &b);
     assert_non_null(strstr(out, "\\u0001\\u001f"));
     assert_non_null(strstr(out, "\\n\\r\\t\\b\\f"));
     for (size_t i = 0; i < b.len; i++)
@@ -332,26 +240,8 @@ static void test_escaping(void **state)
     assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(a, "tags"), want), want);
     cJSON_Delete(arr);
 
-    arr = cJSON_Parse(encode(DIAG_SPAN_FORMAT_OTLP, &s, 1, &b));
-    assert_non_null(arr);
-    cJSON_Delete(arr);
-
-    /* the service name is escaped and repaired too, in the envelope and in each span */
+    /* the service name is escaped and repaired too */
     static const char svc[] = "a\"b\xff", fixed[] = "a\"b\xef\xbf\xbd";
-    b.len = 0;
-    diag_span_encoder_t e;
-    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, base_slice(svc, sizeof svc - 1)), 0);
-    assert_int_equal(diag_span_encode_add(&e, &s), 0);
-    assert_int_equal(diag_span_encode_end(&e), 0);
-    base_buf_append(&b, "", 1);
-    arr = cJSON_Parse(b.base);
-    assert_non_null(arr);
-    const cJSON *rattr = cJSON_GetArrayItem(
-        cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(otlp_resource_spans(arr), "resource"),
-                                         "attributes"),
-        0);
-    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(rattr, "value"), "stringValue"), fixed);
-    cJSON_Delete(arr);
     b.len = 0;
     assert_int_equal(diag_span_encode_zipkin_object(&b, &s, base_slice(svc, sizeof svc - 1)), 0);
     arr = cJSON_Parse(b.base);
@@ -374,21 +264,12 @@ static void test_nul_byte(void **state)
     diag_span_set_name(&s, base_slice(raw, sizeof raw - 1));
     diag_span_add_attr(&s, BASE_SLICE_LIT("k"), base_slice(raw, 3)); /* "ab" and a NUL */
     base_buf_t b = BASE_BUF_INIT;
-    for (int f = 0; f < 2; f++) {
-        const cJSON *sp;
-        cJSON *root = cJSON_Parse(encode((diag_span_format_t)f, &s, 1, &b));
-        assert_non_null(root);
-        if (f == DIAG_SPAN_FORMAT_ZIPKIN) {
-            sp = cJSON_GetArrayItem(root, 0);
-            assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(sp, "tags"), "k"), "ab\xef\xbf\xbd");
-        } else {
-            const cJSON *ss = cJSON_GetArrayItem(
-                cJSON_GetObjectItemCaseSensitive(otlp_resource_spans(root), "scopeSpans"), 0);
-            sp = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(ss, "spans"), 0);
-        }
-        assert_string_equal(str_of(sp, "name"), want);
-        cJSON_Delete(root);
-    }
+    cJSON *root = cJSON_Parse(encode(&s, 1, &b));
+    assert_non_null(root);
+    const cJSON *sp = cJSON_GetArrayItem(root, 0);
+    assert_string_equal(str_of(cJSON_GetObjectItemCaseSensitive(sp, "tags"), "k"), "ab\xef\xbf\xbd");
+    assert_string_equal(str_of(sp, "name"), want);
+    cJSON_Delete(root);
     base_buf_free(&b);
 }
 
@@ -457,11 +338,9 @@ static void test_worst_case(void **state)
         assert_true(s->text_len >= DIAG_SPAN_TEXT_MAX - 3);
     }
     base_buf_t b = BASE_BUF_INIT;
-    for (int f = 0; f < 2; f++) {
-        cJSON *root = cJSON_Parse(encode((diag_span_format_t)f, spans, 512, &b));
-        assert_non_null(root);
-        cJSON_Delete(root);
-    }
+    cJSON *root = cJSON_Parse(encode(spans, 512, &b));
+    assert_non_null(root);
+    cJSON_Delete(root);
 
     /* The bounds: every byte a control (printed as six), or every byte invalid (three in the
      * scratch), in full text buffers and a long service name, each span alone in a fresh
@@ -483,19 +362,19 @@ static void test_worst_case(void **state)
         }
         diag_span_set_error(s, base_slice(junk, sizeof junk));
         assert_int_equal(s->attr_count, DIAG_SPAN_MAX_ATTRS);
-        for (int f = 0; f < 3; f++) {
+        for (int f = 0; f < 2; f++) {
             base_buf_free(&b);
             diag_span_encoder_t e;
             base_slice_t service = base_slice(svc, sizeof svc);
-            if (f == 2) {
+            if (f == 1) {
                 assert_int_equal(diag_span_encode_zipkin_object(&b, s, service), 0);
             } else {
-                assert_int_equal(diag_span_encode_begin(&e, (diag_span_format_t)f, &b, service), 0);
+                assert_int_equal(diag_span_encode_begin(&e, &b, service), 0);
                 assert_int_equal(diag_span_encode_add(&e, s), 0);
                 assert_int_equal(diag_span_encode_end(&e), 0);
                 assert_int_equal(base_buf_append(&b, "", 1), 0);
             }
-            cJSON *root = cJSON_Parse(b.base);
+            root = cJSON_Parse(b.base);
             assert_non_null(root);
             cJSON_Delete(root);
         }
@@ -522,10 +401,10 @@ static void test_allocation_failure(void **state)
     base_buf_t b = BASE_BUF_INIT;
     diag_span_encoder_t e;
     fail_alloc = 1;
-    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_OTLP, &b, SERVICE), -1);
+    assert_int_equal(diag_span_encode_begin(&e, &b, SERVICE), -1);
     assert_int_equal(b.len, 0);
     fail_alloc = 0;
-    assert_int_equal(diag_span_encode_begin(&e, DIAG_SPAN_FORMAT_ZIPKIN, &b, SERVICE), 0);
+    assert_int_equal(diag_span_encode_begin(&e, &b, SERVICE), 0);
     size_t len = b.len;
     fail_alloc = 1;
     assert_int_equal(diag_span_encode_add(&e, &s), -1);
@@ -547,8 +426,6 @@ int main(void)
         cmocka_unit_test(test_zipkin_fields),
         cmocka_unit_test(test_zipkin_shadowed_tags),
         cmocka_unit_test(test_zipkin_object),
-        cmocka_unit_test(test_otlp_exact),
-        cmocka_unit_test(test_otlp_fields),
         cmocka_unit_test(test_escaping),
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_every_length_and_position),

@@ -1,7 +1,7 @@
 /*
  * test_export.c - the span exporter on a real loop against a loopback HTTP receiver (Remora's
- * own http_server_t recording every request): batches reach the Zipkin path and /v1/traces
- * with the right content type and headers; a receiver that is down, silent or failing never
+ * own http_server_t recording every request): batches reach the Zipkin path (JSON) and
+ * /v1/traces (protobuf) with the right content type and headers; a receiver that is down, silent or failing never
  * blocks the producers, raises the export_failed and queue_full counters and keeps memory
  * bounded; export resumes on its own once the receiver is back; stop flushes. Every test ends
  * with no handle left on its loop.
@@ -30,6 +30,7 @@
 #include "diag/span.h"
 #include "export/export.h"
 #include "http/server.h"
+#include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 #define WORKERS 2
 #define MAX_REQS 256
@@ -40,7 +41,7 @@ typedef struct req_rec {
     char path[64];
     char content_type[64];
     char api_key[64];
-    int spans; /* spans in the body, -1 when it is not the expected JSON */
+    int spans; /* spans in the body, -1 when it is not the expected JSON or protobuf */
 } req_rec_t;
 
 typedef struct receiver {
@@ -52,20 +53,29 @@ typedef struct receiver {
     int idle;
 } receiver_t;
 
-static int count_spans(const char *path, const char *body)
+/* An OTLP body: one ExportTraceServiceRequest with one ResourceSpans and one ScopeSpans. */
+static int count_otlp_spans(const char *body, size_t len)
 {
+    Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r =
+        opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len,
+                                                                                        (const uint8_t *)body);
+    int n = -1;
+    if (!r)
+        return -1;
+    if (r->n_resource_spans == 1 && r->resource_spans[0]->n_scope_spans == 1)
+        n = (int)r->resource_spans[0]->scope_spans[0]->n_spans;
+    opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(r, NULL);
+    return n;
+}
+
+static int count_spans(const char *path, const char *body, size_t len)
+{
+    if (strcmp(path, "/v1/traces") == 0)
+        return count_otlp_spans(body, len);
     cJSON *root = cJSON_Parse(body);
     int n = -1;
-    if (!root)
-        return -1;
-    if (strcmp(path, "/api/v2/spans") == 0 && cJSON_IsArray(root)) {
+    if (root && strcmp(path, "/api/v2/spans") == 0 && cJSON_IsArray(root))
         n = cJSON_GetArraySize(root);
-    } else if (strcmp(path, "/v1/traces") == 0) {
-        const cJSON *rs = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "resourceSpans"), 0);
-        const cJSON *ss = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(rs, "scopeSpans"), 0);
-        const cJSON *sp = cJSON_GetObjectItemCaseSensitive(ss, "spans");
-        n = sp ? cJSON_GetArraySize(sp) : -1;
-    }
     cJSON_Delete(root);
     return n;
 }
@@ -92,13 +102,14 @@ static void rx_end(http_exchange_t *ex)
 {
     receiver_t *rx = rx_of(ex);
     base_buf_t *b = ex->upper;
-    base_buf_append(b, "", 1);
+    size_t len = b->len;
+    base_buf_append(b, "", 1); /* NUL for the JSON parser */
     if (rx->nreqs < MAX_REQS) {
         req_rec_t *r = &rx->reqs[rx->nreqs++];
         snprintf(r->path, sizeof r->path, "%.*s", (int)ex->req.path.len, ex->req.path.base);
         copy_header(ex, "content-type", r->content_type, sizeof r->content_type);
         copy_header(ex, "x-api-key", r->api_key, sizeof r->api_key);
-        r->spans = count_spans(r->path, b->base);
+        r->spans = count_spans(r->path, b->base, len);
     }
     http_exchange_respond(ex, rx->status, "text/plain", BASE_SLICE_LIT(""));
 }
@@ -243,7 +254,7 @@ static void set_otlp(env_t *e, int port, int timeout_ms)
     e->cfg.spec.otel_is_secure = 0;
     e->cfg.spec.otel_timeout_ms = timeout_ms;
     e->headers[0] = (config_kv_t){ "x-api-key", "secret" };
-    e->headers[1] = (config_kv_t){ "Content-Type", "text/plain" }; /* ignored: the body is JSON */
+    e->headers[1] = (config_kv_t){ "Content-Type", "text/plain" }; /* ignored: the body is protobuf */
     e->cfg.spec.otel_headers = e->headers;
     e->cfg.spec.otel_header_count = 2;
 }
@@ -384,12 +395,13 @@ static void test_batches_reach_both_endpoints(void **state)
     int zipkin = 0, otlp = 0;
     for (int i = 0; i < rx.nreqs; i++) {
         const req_rec_t *r = &rx.reqs[i];
-        assert_string_equal(r->content_type, "application/json");
         if (strcmp(r->path, "/api/v2/spans") == 0) {
             zipkin++;
+            assert_string_equal(r->content_type, "application/json");
             assert_string_equal(r->api_key, ""); /* otel headers are OTLP's only */
         } else if (strcmp(r->path, "/v1/traces") == 0) {
             otlp++;
+            assert_string_equal(r->content_type, "application/x-protobuf"); /* as daprd's otlptracehttp */
             assert_string_equal(r->api_key, "secret");
         } else {
             fail_msg("unexpected path %s", r->path);

@@ -1,5 +1,5 @@
 /*
- * span_json.h - spans as JSON for the exporters: Zipkin v2 and OTLP/HTTP JSON.
+ * span_json.h - spans as Zipkin v2 JSON, for the Zipkin and stdout exporters.
  *
  * Zipkin v2 (POST /api/v2/spans, a JSON array), the fields OpenTelemetry's Zipkin exporter
  * writes: traceId (32 hex), id (16 hex), parentId (only with a parent), name, kind ("SERVER",
@@ -8,19 +8,12 @@
  * "otel.library.name" (the instrumentation scope), "service.name", and for an error status
  * "otel.status_code": "ERROR" and "error": the message.
  *
- * OTLP/HTTP JSON (POST /v1/traces, an ExportTraceServiceRequest in the protobuf JSON mapping
- * with the OTLP rules: ids as lower-case hex, enums as numbers, 64-bit times as decimal
- * strings): one resourceSpans with resource attribute service.name, one scopeSpans with
- * scope name DIAG_SPAN_SCOPE_NAME, then per span traceId, spanId, parentSpanId (only with a
- * parent), name, kind, startTimeUnixNano, endTimeUnixNano, attributes ({key, value:
- * {stringValue}}) and, for an error, status {code: 2, message}.
- *
  * The JSON is built and printed with cJSON, which escapes strings per RFC 8259; beforehand,
  * bytes that are not valid UTF-8 and NUL bytes (which a C string cannot carry) become U+FFFD,
  * so a span carrying arbitrary request bytes never makes a collector reject the batch.
  *
  * Pure functions: no I/O, no shared state, no allocation but the growth of the caller's
- * buffer (and about 5 KiB of stack); cJSON's global hooks are neither used nor changed, so any
+ * buffer (and about 2 KiB of stack); cJSON's global hooks are neither used nor changed, so any
  * thread may call them while others use cJSON. Each returns 0, or -1 when the buffer cannot
  * grow (the buffer then holds what it held before that call). For the time of the call a span
  * reserves its worst case in the buffer (at most 11 KiB, plus 15 bytes per byte of the service
@@ -38,25 +31,18 @@
 /* The instrumentation scope of every span, as daprd names its tracer. */
 #define DIAG_SPAN_SCOPE_NAME "dapr-diagnostics"
 
-typedef enum diag_span_format {
-    DIAG_SPAN_FORMAT_ZIPKIN = 0,
-    DIAG_SPAN_FORMAT_OTLP,
-} diag_span_format_t;
-
 /* A batch being written into `out`. Fields are private to the encoder. */
 typedef struct diag_span_encoder {
-    diag_span_format_t format;
     base_buf_t *out;
     base_slice_t service; /* borrowed: must stay valid until diag_span_encode_end() */
     size_t count;         /* spans added so far */
 } diag_span_encoder_t;
 
-/* Starts a batch: appends the opening ("[" or the OTLP envelope with the resource). */
-int diag_span_encode_begin(diag_span_encoder_t *e, diag_span_format_t format, base_buf_t *out,
-                           base_slice_t service_name);
+/* Starts a batch, a JSON array: appends its "[". */
+int diag_span_encode_begin(diag_span_encoder_t *e, base_buf_t *out, base_slice_t service_name);
 /* Appends one span. */
 int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s);
-/* Closes the batch. */
+/* Closes the batch: appends "]". */
 int diag_span_encode_end(diag_span_encoder_t *e);
 
 /* One span as a single Zipkin JSON object (no array), NUL-terminated after out->len: the

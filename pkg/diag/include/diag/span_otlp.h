@@ -12,7 +12,7 @@
  *
  * Go's protobuf, and so the collector, rejects a whole request over one string field that is
  * not valid UTF-8, and a C string cannot carry a NUL byte: in every text piece (and the
- * service name) such bytes become U+FFFD first, as the JSON encoders do.
+ * service name) such bytes become U+FFFD first, as the Zipkin encoder does.
  *
  * Pure functions, any thread: no I/O, no shared state, no allocation but the growth of the
  * caller's buffer (a span is packed by protobuf-c from structs on the stack, about 5 KiB).
@@ -38,7 +38,6 @@ typedef struct diag_span_otlp_encoder {
     base_buf_t *out;
     size_t start;      /* out->len when the batch began */
     size_t res_len;    /* bytes of the resource field (tag, length, Resource) */
-    size_t scope_len;  /* bytes of the scope field */
     size_t count;      /* spans added so far */
 } diag_span_otlp_encoder_t;
 

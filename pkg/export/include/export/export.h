@@ -1,6 +1,6 @@
 /*
  * export.h - trace span export: drains the workers' span rings on the main loop and sends
- * the spans to Zipkin (v2 JSON) and to an OpenTelemetry collector (OTLP/HTTP JSON), and
+ * the spans to Zipkin (v2 JSON) and to an OpenTelemetry collector (OTLP/HTTP protobuf), and
  * writes them to the log for spec.tracing.stdout.
  *
  * Threads: everything here runs on the main loop given to export_start(). The workers only
