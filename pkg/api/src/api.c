@@ -49,17 +49,6 @@ static void buf_cleanup(void *b)
     base_buf_free(b);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Go's url.QueryUnescape, which daprd applies to every route parameter: %XX decoded, '+' a
  * space. An invalid escape fails with Go's message, quoting up to three bytes from the '%'. */
 static int query_unescape(base_pool_t *pool, base_slice_t in, base_slice_t *out, char **why)
@@ -67,35 +56,26 @@ static int query_unescape(base_pool_t *pool, base_slice_t in, base_slice_t *out,
     char *d = base_pool_alloc(pool, in.len + 1);
     if (!d)
         return -1;
-    size_t o = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        char c = in.base[i];
-        if (c == '%') {
-            if (i + 2 >= in.len || hexval(in.base[i + 1]) < 0 || hexval(in.base[i + 2]) < 0) {
-                size_t n = BASE_MIN(in.len - i, (size_t)3);
-                base_buf_t q = BASE_BUF_INIT;
-                for (size_t k = 0; k < n; k++) {
-                    unsigned char b = (unsigned char)in.base[i + k];
-                    if (b < 0x20 || b >= 0x7f)
-                        base_buf_printf(&q, "\\x%02x", b);
-                    else if (b == '"' || b == '\\')
-                        base_buf_printf(&q, "\\%c", b);
-                    else
-                        base_buf_append(&q, &in.base[i + k], 1);
-                }
-                *why = base_pool_printf(pool, "invalid URL escape \"%.*s\"", (int)q.len, q.base ? q.base : "");
-                base_buf_free(&q);
-                return -1;
-            }
-            c = (char)(hexval(in.base[i + 1]) << 4 | hexval(in.base[i + 2]));
-            i += 2;
-        } else if (c == '+') {
-            c = ' ';
+    size_t i = 0;
+    long n = base_percent_decode(in, d, 1, &i);
+    if (n < 0) {
+        size_t k = BASE_MIN(in.len - i, (size_t)3);
+        base_buf_t q = BASE_BUF_INIT;
+        for (size_t j = 0; j < k; j++) {
+            unsigned char b = (unsigned char)in.base[i + j];
+            if (b < 0x20 || b >= 0x7f)
+                base_buf_printf(&q, "\\x%02x", b);
+            else if (b == '"' || b == '\\')
+                base_buf_printf(&q, "\\%c", b);
+            else
+                base_buf_append(&q, &in.base[i + j], 1);
         }
-        d[o++] = c;
+        *why = base_pool_printf(pool, "invalid URL escape \"%.*s\"", (int)q.len, q.base ? q.base : "");
+        base_buf_free(&q);
+        return -1;
     }
-    d[o] = '\0';
-    *out = base_slice(d, o);
+    d[n] = '\0';
+    *out = base_slice(d, (size_t)n);
     return 0;
 }
 

@@ -53,3 +53,26 @@ uint64_t base_now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+
+long base_percent_decode(base_slice_t in, char *out, int plus_is_space, size_t *bad_at)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < in.len; i++) {
+        char c = in.base[i];
+        if (c == '%') {
+            int hi = i + 2 < in.len ? base_hex_val(in.base[i + 1]) : -1;
+            int lo = hi >= 0 ? base_hex_val(in.base[i + 2]) : -1;
+            if (lo < 0) {
+                if (bad_at)
+                    *bad_at = i;
+                return -1;
+            }
+            c = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (c == '+' && plus_is_space) {
+            c = ' ';
+        }
+        out[w++] = c;
+    }
+    return (long)w;
+}

@@ -2,38 +2,16 @@
 
 #include "base/path.h"
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int decode(base_pool_t *pool, base_slice_t in, base_slice_t *out)
 {
     char *d = base_pool_alloc(pool, in.len + 1);
     if (!d)
         return -1;
-    size_t w = 0;
-    for (size_t i = 0; i < in.len; i++) {
-        if (in.base[i] != '%') {
-            d[w++] = in.base[i];
-            continue;
-        }
-        if (i + 2 >= in.len)
-            return -1;
-        int hi = hexval(in.base[i + 1]), lo = hexval(in.base[i + 2]);
-        if (hi < 0 || lo < 0)
-            return -1;
-        d[w++] = (char)(hi << 4 | lo);
-        i += 2;
-    }
-    d[w] = '\0';
-    *out = base_slice(d, w);
+    long n = base_percent_decode(in, d, 0, NULL);
+    if (n < 0)
+        return -1;
+    d[n] = '\0';
+    *out = base_slice(d, (size_t)n);
     return 0;
 }
 

@@ -39,35 +39,17 @@ typedef struct pending {
     mw_exchange_t *x;
 } pending_t;
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Go's url.PathUnescape: every %XX decoded, '+' kept. A path Go could not decode never reaches
  * daprd's handlers (400 at parse); here it is logged as sent. */
 static void append_path(base_buf_t *b, base_slice_t path)
 {
-    for (size_t i = 0; i < path.len; i++)
-        if (path.base[i] == '%' &&
-            (i + 2 >= path.len || hexval(path.base[i + 1]) < 0 || hexval(path.base[i + 2]) < 0)) {
-            base_buf_append(b, path.base, path.len);
-            return;
-        }
-    for (size_t i = 0; i < path.len; i++) {
-        char c = path.base[i];
-        if (c == '%') {
-            c = (char)(hexval(path.base[i + 1]) << 4 | hexval(path.base[i + 2]));
-            i += 2;
-        }
-        base_buf_append(b, &c, 1);
-    }
+    if (base_buf_reserve(b, path.len) != 0)
+        return;
+    long n = base_percent_decode(path, b->base + b->len, 0, NULL);
+    if (n < 0)
+        base_buf_append(b, path.base, path.len);
+    else
+        b->len += (size_t)n;
 }
 
 /* The `method` field. daprd: r.Method + " " + r.URL.Path, or with obfuscation the endpoint's

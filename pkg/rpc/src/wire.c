@@ -178,23 +178,12 @@ int rpc_percent_encode(base_buf_t *out, base_slice_t msg)
     return 0;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 size_t rpc_percent_decode(base_slice_t msg, char *out)
 {
     size_t w = 0;
     for (size_t i = 0; i < msg.len; i++) {
         if (msg.base[i] == '%' && i + 2 < msg.len) {
-            int hi = hexval(msg.base[i + 1]), lo = hexval(msg.base[i + 2]);
+            int hi = base_hex_val(msg.base[i + 1]), lo = base_hex_val(msg.base[i + 2]);
             if (hi >= 0 && lo >= 0) {
                 out[w++] = (char)(hi << 4 | lo);
                 i += 2;

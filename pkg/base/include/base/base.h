@@ -78,6 +78,24 @@ static inline base_slice_t base_slice_join(char *buf, size_t cap, const base_sli
     return (base_slice_t){ buf, len };
 }
 
+/* The value of a hex digit (either case), or -1. */
+static inline int base_hex_val(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decoding (RFC 3986 §2.1) into out (room for in.len bytes; no NUL added): every %XX
+ * decoded, and '+' turned into a space when plus_is_space (form/query encoding, Go's
+ * url.QueryUnescape; without it, Go's url.PathUnescape). Returns the decoded length, or -1 at
+ * the first '%' not followed by two hex digits, whose index goes to *bad_at when not NULL. */
+long base_percent_decode(base_slice_t in, char *out, int plus_is_space, size_t *bad_at);
+
 /* Case-insensitive search of token `tok` in a comma-separated list (e.g. Connection: a, close). */
 int base_slice_has_token(base_slice_t list, const char *tok);
 /* Leading and trailing SP/HTAB removed. */
