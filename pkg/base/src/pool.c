@@ -255,3 +255,14 @@ size_t base_pool_footprint(const base_pool_t *pool)
 {
     return pool->footprint;
 }
+
+char *base_strndup(const char *s, size_t n)
+{
+    char *d = base_malloc(n + 1);
+    if (d) {
+        if (n)
+            memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}

@@ -265,15 +265,6 @@ static int labels_equal(const series_t *s, const base_slice_t *labels, unsigned 
 
 /* ---- registry ----------------------------------------------------------------------------- */
 
-static char *dup_str(const char *s, size_t n)
-{
-    char *d = base_malloc(n + 1);
-    if (d) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
 
 /* Merges repeated slashes and makes sure of a leading one (daprd's NormalizeHTTPPath). */
 static size_t normalize_path(const char *in, size_t n, char *out, size_t outlen)
@@ -297,7 +288,7 @@ static int add_pattern(diag_metrics_t *m, const char *p, size_t n)
     for (size_t i = 0; i < m->path_count; i++)
         if (strlen(m->paths[i]) == n && memcmp(m->paths[i], p, n) == 0)
             return 0;
-    char *d = dup_str(p, n);
+    char *d = base_strndup(p, n);
     if (!d)
         return -1;
     m->paths[m->path_count++] = d;
@@ -335,7 +326,7 @@ diag_metrics_t *diag_metrics_new(const diag_metrics_options_t *o)
     diag_metrics_t *m = base_calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    m->app_id = dup_str(o->app_id ? o->app_id : "", o->app_id ? strlen(o->app_id) : 0);
+    m->app_id = base_strndup(o->app_id ? o->app_id : "", o->app_id ? strlen(o->app_id) : 0);
     const double *lb = o->latency_buckets ? o->latency_buckets : default_latency;
     size_t ln = o->latency_buckets ? o->latency_bucket_count : BASE_ARRAY_SIZE(default_latency);
     for (size_t i = 0; i < ln && m->latency_count < MAX_BUCKETS; i++)

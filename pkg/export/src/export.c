@@ -450,14 +450,12 @@ static int add_header(sink_t *k, const char *name, const char *value)
         i++;
     if (i == MAX_HEADERS)
         return 0;
-    char *n = base_malloc(strlen(name) + 1), *v = base_malloc(strlen(value) + 1);
+    char *n = base_strndup(name, strlen(name)), *v = base_strndup(value, strlen(value));
     if (!n || !v) {
         base_free(n);
         base_free(v);
         return -1;
     }
-    strcpy(n, name);
-    strcpy(v, value);
     if (i < k->header_count) {
         base_free((char *)k->headers[i].name.base);
         base_free((char *)k->headers[i].value.base);
@@ -587,9 +585,8 @@ export_t *export_start(uv_loop_t *main_loop, const config_t *cfg, int worker_cou
     e->loop = main_loop;
     e->to_stdout = cfg->spec.tracing_stdout;
     const char *id = cfg->app_id ? cfg->app_id : "";
-    if (!(e->service = base_malloc(strlen(id) + 1)))
+    if (!(e->service = base_strndup(id, strlen(id))))
         goto fail_oom;
-    strcpy(e->service, id);
     if (setup_zipkin(e, cfg) != 0 || setup_otlp(e, cfg) != 0)
         goto fail_oom;
     if (e->sink_count == 0 && !e->to_stdout) {

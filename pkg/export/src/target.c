@@ -8,15 +8,6 @@
 #include "base/pool.h"
 #include "export_internal.h"
 
-static char *dup_n(const char *s, size_t n)
-{
-    char *p = base_malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
 
 /* Splits "host[:port]" (host may be "[v6]") of length n. */
 static int parse_authority(const char *a, size_t n, export_target_t *t, char *err, size_t errlen)
@@ -73,7 +64,7 @@ static int parse_authority(const char *a, size_t n, export_target_t *t, char *er
             snprintf(err, errlen, "invalid host");
             return -1;
         }
-    t->host = dup_n(a, (size_t)(host_end - a));
+    t->host = base_strndup(a, (size_t)(host_end - a));
     t->port = port;
     if (!t->host) {
         snprintf(err, errlen, "out of memory");
@@ -98,7 +89,7 @@ static int set_target(export_target_t *t, const char *p, size_t n, const char *d
         snprintf(err, errlen, "invalid path");
         return -1;
     }
-    if (!(t->target = dup_n(p, n))) {
+    if (!(t->target = base_strndup(p, n))) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }

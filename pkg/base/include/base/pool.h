@@ -46,5 +46,7 @@ void *base_malloc(size_t size);
 void *base_calloc(size_t n, size_t size);
 void *base_realloc(void *ptr, size_t size);
 void base_free(void *ptr);
+/* A NUL-terminated heap copy of n bytes of s (base_free it), or NULL. */
+char *base_strndup(const char *s, size_t n);
 
 #endif
