@@ -20,7 +20,7 @@
 // queues when they do not, which would batch work and lower the count per request).
 //
 // Usage: node callgrind_obs.mjs --build DIR [--requests N] [--warmup N] [--rate R]
-//                               [--settle S] [--top N] [--out FILE]
+//                               [--settle S] [--top N] [--inclusive fn,...] [--out FILE]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +33,7 @@ import {
 } from './lib/procs.mjs';
 import { runLoadgen } from './lib/loads.mjs';
 import { nginxArgs, writeSinkConfig } from './lib/nginx.mjs';
-import { daprdArgs, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
+import { daprdArgs, daprdDigest, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -42,6 +42,11 @@ const BODY = 1024;
 const CONNECTIONS = 16;
 const START_MS = 120000; // a sidecar under valgrind starts in seconds, not milliseconds
 const MODES = ['off', 'on'];
+// Where observability's instructions start, as of this writing: recording into the metrics
+// (diag_record), building a span on the request path (record_span: the HTTP API's and the
+// internal API's), and the exporter's drain, encode and send on the main loop (on_tick).
+// Their inclusive cost per request is printed for both modes; --inclusive names others.
+const DEFAULT_INCLUSIVE = 'diag_record,record_span,on_tick';
 
 let interrupted = false;
 
@@ -59,12 +64,14 @@ function parseOptions(argv) {
       rate: { type: 'string' },
       settle: { type: 'string' },
       top: { type: 'string' },
+      inclusive: { type: 'string' },
       out: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
-    console.log('usage: node callgrind_obs.mjs --build DIR [--requests N] [--warmup N] [--rate R] [--settle S] [--top N] [--out FILE]');
+    console.log('usage: node callgrind_obs.mjs --build DIR [--requests N] [--warmup N] [--rate R] [--settle S] [--top N]\n' +
+      '                           [--inclusive fn,fn,...] [--out FILE]');
     process.exit(0);
   }
   if (!values.build) throw plainError('--build DIR is required (a CMake build directory)');
@@ -82,6 +89,7 @@ function parseOptions(argv) {
     rate: num('rate', 200),
     settle: num('settle', 6),
     top: Math.round(num('top', 15)),
+    inclusive: (values.inclusive ?? DEFAULT_INCLUSIVE).split(',').map((x) => x.trim()).filter(Boolean),
     out: path.resolve(values.out ?? path.join(REPO, 'bench-results', `callgrind-obs-${stamp}.json`)),
   };
 }
@@ -130,22 +138,28 @@ function readDump(file) {
     return names[kind].get(m[1]) ?? v;
   };
   const self = new Map();
+  const called = new Map(); // function name → inclusive cost over every call into it
   let ob = '';
   let fn = '';
+  let cfn = '';
   let inclusiveNext = false;
   for (const line of text.split('\n')) {
     if (line.startsWith('ob=')) ob = path.basename(name('ob', line.slice(3)));
     else if (line.startsWith('fn=')) fn = name('fn', line.slice(3));
     else if (line.startsWith('cob=')) name('ob', line.slice(4));
-    else if (line.startsWith('cfn=')) name('fn', line.slice(4));
+    else if (line.startsWith('cfn=')) cfn = name('fn', line.slice(4));
     else if (line.startsWith('calls=')) inclusiveNext = true;
     else if (/^[+\-*\d]/.test(line)) {
       const cost = Number(line.trim().split(/\s+/)[1] ?? 0);
-      if (inclusiveNext) inclusiveNext = false;
-      else if (cost) self.set(`${fn} [${ob}]`, (self.get(`${fn} [${ob}]`) ?? 0) + cost);
+      if (inclusiveNext) {
+        inclusiveNext = false;
+        if (cfn !== fn) called.set(cfn, (called.get(cfn) ?? 0) + cost);
+      } else if (cost) {
+        self.set(`${fn} [${ob}]`, (self.get(`${fn} [${ob}]`) ?? 0) + cost);
+      }
     }
   }
-  return { total: Number(summary[1]), self };
+  return { total: Number(summary[1]), self, called };
 }
 
 /** The dump files callgrind wrote for one process since `known`. */
@@ -211,10 +225,11 @@ async function runMode(ctx, mode) {
   for (const [name] of sidecars) {
     const dumps = newDumps(tmp, procs[name].outPrefix, known);
     if (dumps.length !== 1) throw new Error(`sidecar ${name} (${mode}): expected one dump, found ${dumps.length}`);
-    const { total, self } = readDump(dumps[0]);
+    const { total, self, called } = readDump(dumps[0]);
     fs.copyFileSync(dumps[0], path.join(ctx.dumpDir, path.basename(dumps[0])));
     const s = { instructions: total, per_request: total / sent, dump: path.basename(dumps[0]) };
     s.functions = self;
+    s.inclusive = Object.fromEntries(opts.inclusive.map((f) => [f, (called.get(f) ?? 0) / sent]));
     if (mode === 'on') {
       try {
         s.export = (await scrapeMetrics(ctx.sidecarPorts[name].metrics)).counters;
@@ -274,6 +289,11 @@ function report(results, opts) {
       `dropped queue-full ${e.dropped_queue_full ?? 'missing'} export-failed ${e.dropped_export_failed ?? 'missing'} ` +
       `(since start, warm-up included)`);
   }
+  lines.push('', `inclusive instructions per request (off → on): ${opts.inclusive.join(', ')}`);
+  for (const s of ['A', 'B']) {
+    const parts = opts.inclusive.map((f) => `${f} ${grouped(off.sidecars[s].inclusive[f])} → ${grouped(on.sidecars[s].inclusive[f])}`);
+    lines.push(`  ${s}: ${parts.join('   ')}`);
+  }
   for (const s of ['A', 'B']) {
     lines.push('', `sidecar ${s}: functions with the most instructions added per request (on − off; * = absent when off):`);
     for (const f of topAdded(off.sidecars[s], on.sidecars[s], off.requests, on.requests, opts.top)) {
@@ -322,9 +342,10 @@ async function main() {
       name: 'collector', bin: bin.nginx, args: nginxArgs(writeSinkConfig(tmp, 'collector', ports.collector)), cpu: CLIENT_CPU,
     });
     await waitForPort(sink, ports.collector, 15000);
+    const digest = daprdDigest(bin.daprd);
     const dumpDir = opts.out.replace(/\.json$/, '') + '.dumps';
     fs.mkdirSync(dumpDir, { recursive: true });
-    const ctx = { bin, opts, ports, sidecarPorts, tmp, env, dumpDir, obsConfig: writeObservabilityConfig(tmp, ports.collector) };
+    const ctx = { bin, opts, ports, sidecarPorts, tmp, env, dumpDir, digest, obsConfig: writeObservabilityConfig(tmp, ports.collector) };
 
     const results = [];
     for (const mode of MODES) results.push(await runMode(ctx, mode));
@@ -332,10 +353,12 @@ async function main() {
       if (r.errors > 0) throw new Error(`${r.mode}: ${r.errors} failed requests ${JSON.stringify(r.error_detail)}`);
     }
     console.log(report(results, opts));
+    console.log(`daprd sha256 ${digest.slice(0, 12)}`);
 
     const [off, on] = results;
     const json = {
       date: new Date().toISOString(),
+      daprd_sha256: ctx.digest,
       settings: { ...opts, build: undefined, out: undefined, body_bytes: BODY, connections: CONNECTIONS },
       modes: results.map((r) => ({
         ...r,

@@ -54,13 +54,13 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import {
-  clockTicks, cpuJiffies, cpuTicks, findExecutable, freePort, httpRequest, memory, resetPeak, sleep,
+  clockTicks, cpuJiffies, cpuTimes, findExecutable, freePort, httpRequest, memory, resetPeak, sleep,
   startProcess, stopAll, tickUtilisation, utilisation, waitForHttp, waitForLine, waitForPort,
 } from './lib/procs.mjs';
 import { runH2load, runLoadgen, runWrk, wrkScript } from './lib/loads.mjs';
 import { CALL_LOCAL_PATH, buildCallLocalBody, checkCallLocal, loadInternalTypes } from './lib/internal_call.mjs';
 import { nginxArgs, writeNginxConfig, writeSinkConfig } from './lib/nginx.mjs';
-import { daprdArgs, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
+import { daprdArgs, daprdDigest, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
 import {
   OBSERVABILITY_COST_LIMIT_PCT, PEAK_RSS_LIMIT, addedLatency, evaluateTargets, observabilitySummary, ratios, stats,
   summarise,
@@ -83,6 +83,7 @@ const START_MS = 15000;
 // After a run through exporting sidecars: the exporter drains its rings at least every 500 ms,
 // so after this the last spans of the run have left and their cost is counted in the run.
 const EXPORT_SETTLE_MS = 1500;
+const PEAK_SETTLE_MS = 2500;
 
 // HTTP scenarios, in table order; internal-direct and the multi-core pair are measured apart.
 // remora-grpc-obs sits next to remora-grpc so that the two always run back to back.
@@ -211,6 +212,7 @@ function buildInfo(build) {
     c_flags: entry('CMAKE_C_FLAGS'),
     c_flags_build_type: type ? entry(`CMAKE_C_FLAGS_${type.toUpperCase()}`) : null,
     sanitize: entry('REMORA_SANITIZE'),
+    daprd_sha256: daprdDigest(path.join(build, 'cmd', 'daprd', 'daprd')),
   };
 }
 
@@ -349,7 +351,7 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   const procs = sc.procs.map((n) => ctx.procs[n]);
   const spansBefore = sc.exporters ? await spanCounts(sc.exporters) : null;
   const peakWindow = procs.map((p) => resetPeak(p.pid));
-  const ticksBefore = procs.map((p) => cpuTicks(p.pid));
+  const timesBefore = procs.map((p) => cpuTimes(p.pid));
   const cpu1Before = cpuJiffies(CLIENT_CPU);
   const cpu0Before = cpuJiffies(SIDECAR_CPU);
   const started = Date.now();
@@ -372,9 +374,15 @@ async function measure(ctx, { scenario, measurement, round, pinned = true, load 
   run.peak_rss = Object.fromEntries(procs.map((p, i) => [p.name, peakWindow[i] ? memory(p.pid).hwm : null]));
   for (const p of procs) ctx.peaks[p.name] = Math.max(ctx.peaks[p.name] ?? 0, memory(p.pid).hwm);
   const tck = clockTicks();
-  run.cpu_s = Object.fromEntries(procs.map((p, i) => [p.name, (cpuTicks(p.pid) - ticksBefore[i]) / tck]));
-  run.cpu_s_per_10k = Object.fromEntries(Object.entries(run.cpu_s)
-    .map(([n, s]) => [n, run.requests > 0 ? (s / run.requests) * 10000 : null]));
+  const times = procs.map((p, i) => {
+    const t = cpuTimes(p.pid);
+    return { user: (t.user - timesBefore[i].user) / tck, sys: (t.sys - timesBefore[i].sys) / tck };
+  });
+  const per10k = (s) => (run.requests > 0 ? (s / run.requests) * 10000 : null);
+  run.cpu_s = Object.fromEntries(procs.map((p, i) => [p.name, times[i].user + times[i].sys]));
+  run.cpu_s_per_10k = Object.fromEntries(Object.entries(run.cpu_s).map(([n, s]) => [n, per10k(s)]));
+  // user mode alone: what callgrind's instruction counts can be compared with
+  run.cpu_user_s_per_10k = Object.fromEntries(procs.map((p, i) => [p.name, per10k(times[i].user)]));
   if (spansBefore) run.spans = spanDelta(spansBefore, await spanCounts(sc.exporters));
   if (run.failed) run.invalid_reasons.push(`failed: ${run.failed.split('\n')[0]}`);
   if (!(run.requests > 0)) run.invalid_reasons.push('no requests completed');
@@ -481,6 +489,10 @@ async function runRound(ctx, round) {
       await measure(ctx, { scenario: s, measurement: m.id, round, load: m.load });
     }
   }
+  // The sidecars give memory back with malloc_trim once a second: without this pause, with few
+  // scenarios, the 64 KiB run's footprint would still be resident when the next round's first
+  // 1 KiB run opens its peak window.
+  await sleep(PEAK_SETTLE_MS);
   if (ctx.wants('internal-direct')) {
     for (const m of internalMeasurements(ctx)) {
       await measure(ctx, { scenario: 'internal-direct', measurement: m.id, round, load: m.load });
@@ -549,10 +561,10 @@ async function soak(ctx, scenario) {
  * connections), and reads how many batches the sink answered.
  */
 async function exportFigures(ctx) {
-  const read = async () => Object.fromEntries(await Promise.all(['obs-A', 'obs-B'].map(async (name) => {
-    const key = name === 'obs-A' ? 'oA' : 'oB';
+  const { exporters } = ctx.scenarios[OBS_SCENARIO];
+  const read = async () => Object.fromEntries(await Promise.all(Object.entries(exporters).map(async ([name, port]) => {
     try {
-      return [name, await scrapeMetrics(ctx.ports[`${key}metrics`])];
+      return [name, await scrapeMetrics(port)];
     } catch (err) {
       return [name, { status: null, counters: null, error: err.message }];
     }
@@ -822,7 +834,7 @@ async function main() {
     };
     fs.mkdirSync(path.dirname(opts.out), { recursive: true });
     fs.writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`\nresults: ${opts.out}  (wall time ${wallS.toFixed(0)} s)`);
+    console.log(`\nresults: ${opts.out}  (wall time ${wallS.toFixed(0)} s, daprd sha256 ${(result.build.daprd_sha256 ?? '?').slice(0, 12)})`);
     if (problems.length) {
       console.error(`\nbench --quick: incomplete figures:\n  ${problems.join('\n  ')}`);
       process.exitCode = 1;

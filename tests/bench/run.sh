@@ -5,7 +5,7 @@
 #
 # With --callgrind-obs as the first argument it runs callgrind_obs.mjs instead (observability's
 # cost in instructions per request, sidecars under valgrind); the other arguments go to it:
-# --requests N --warmup N --rate R --settle S --top N --out FILE.
+# --requests N --warmup N --rate R --settle S --top N --inclusive fn,... --out FILE.
 set -eu
 
 mode=bench

@@ -471,7 +471,8 @@ static void on_start(rpc_server_call_t *call, void *ctx, const http_headers_t *m
         memcpy(st->parent_id, b + 19, 8);
         st->trace_flags = b[28];
         diag_random_bytes(st->span_id, 8);
-        st->start_unix_ns = diag_now_unix_ns();
+        if ((st->trace_flags & 1) && diag_tracing_export_on())
+            st->start_unix_ns = diag_now_unix_ns(); /* only a recorded span needs it */
     }
     st->in = ctx;
     st->rpc = call;

@@ -228,11 +228,11 @@ export function clockTicks() {
   return clkTck;
 }
 
-/** utime + stime of a process, all threads, in clock ticks (fields 14 and 15 of stat). */
-export function cpuTicks(pid) {
+/** utime and stime of a process, all threads, in clock ticks (fields 14 and 15 of stat). */
+export function cpuTimes(pid) {
   const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields[0] is field 3
-  return Number(fields[14 - 3]) + Number(fields[15 - 3]);
+  return { user: Number(fields[14 - 3]), sys: Number(fields[15 - 3]) };
 }
 
 /**

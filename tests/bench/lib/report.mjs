@@ -134,11 +134,13 @@ export function observabilityBlock(o) {
     lines.push(`  ${names[m].padEnd(15)} plain ${fmtRange(r.plain)}   obs ${fmtRange(r.obs)}   ratio obs/plain ` +
       `${fmtRange(r.ratio, 3)} (per round)${r.invalid_runs ? ' !' : ''}`);
   }
-  for (const [m, label] of [['rps_c50', '@sat (c50)'], ['lat_1000', '@1000/s']]) {
-    const rows = o.cpu_s_per_10k[m];
-    if (!rows) continue;
-    const parts = ['A', 'B', 'A+B'].map((k) => `${k} ${f3(rows[k]?.plain)} → ${f3(rows[k]?.obs)} (${f2(rows[k]?.ratio)}×)`);
-    lines.push(`  CPU-s/10k req ${label.padEnd(10)} ${parts.join('   ')}   sink ${f3(rows.collector?.obs)}`);
+  for (const [key, what] of [['cpu_s_per_10k', 'CPU-s/10k req'], ['cpu_user_s_per_10k', '  user mode  ']]) {
+    for (const [m, label] of [['rps_c50', '@sat (c50)'], ['lat_1000', '@1000/s']]) {
+      const rows = o[key]?.[m];
+      if (!rows) continue;
+      const parts = ['A', 'B', 'A+B'].map((k) => `${k} ${f3(rows[k]?.plain)} → ${f3(rows[k]?.obs)} (${f2(rows[k]?.ratio)}×)`);
+      lines.push(`  ${what} ${label.padEnd(10)} ${parts.join('   ')}   sink ${f3(rows.collector?.obs)}`);
+    }
   }
   const l = o.latency_us.lat_1000;
   if (l) {

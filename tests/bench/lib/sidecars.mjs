@@ -2,9 +2,16 @@
 // explicitly off (the plain chains) or on (the observability chain: metrics plus every request
 // traced and exported to Zipkin and OTLP/HTTP), the Configuration that turns tracing on, and
 // the scrape of its metrics endpoint that proves the spans were exported and not dropped.
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { httpRequest } from './procs.mjs';
+
+/** The SHA-256 of a daprd binary (hex), or null when it is missing: recorded with every result
+ * so that figures from two runs (run.mjs and callgrind_obs.mjs) can be matched to one build. */
+export function daprdDigest(file) {
+  return fs.existsSync(file) ? crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex') : null;
+}
 
 /**
  * The daprd command line of one sidecar. ports: { http, grpc, internal, metrics }.

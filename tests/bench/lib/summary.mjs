@@ -28,6 +28,7 @@ function summariseRuns(runs) {
     cpu1_util: stats(runs.map((r) => r.cpu1_util)),
     cpu0_util: stats(runs.map((r) => r.cpu0_util)),
     cpu_s_per_10k: Object.fromEntries(procs.map((p) => [p, stats(runs.map((r) => r.cpu_s_per_10k?.[p]))])),
+    cpu_user_s_per_10k: Object.fromEntries(procs.map((p) => [p, stats(runs.map((r) => r.cpu_user_s_per_10k?.[p]))])),
   };
   if (runs.some((r) => r.figures?.rps !== undefined)) out.rps = figure('rps');
   if (runs.some((r) => r.figures?.uncorrected)) {
@@ -151,25 +152,35 @@ export function observabilitySummary(runs, summary, exportFigures) {
       invalid_runs: rounds.filter((x) => !x.valid).length,
     };
   }
-  const cpu = {};
-  for (const m of ['rps_c50', 'lat_1000']) {
-    const fig = (s, p) => med(summary[s]?.[m]?.cpu_s_per_10k?.[p]);
-    const rows = {};
-    for (const [pp, op] of OBS_SIDECARS) {
-      rows[pp.replace('sidecar-', '')] = { plain: fig(plain, pp), obs: fig(obs, op), ratio: ratio(fig(obs, op), fig(plain, pp)) };
-    }
-    const sum = (k) => (Object.values(rows).every((x) => Number.isFinite(x[k])) ? Object.values(rows).reduce((a, x) => a + x[k], 0) : null);
-    rows['A+B'] = { plain: sum('plain'), obs: sum('obs'), ratio: ratio(sum('obs'), sum('plain')) };
-    rows.collector = { obs: fig(obs, 'collector') };
-    cpu[m] = rows;
-  }
+  const cpuOf = (key) => {
+    const cpu = {};
+    for (const m of ['rps_c50', 'lat_1000']) cpu[m] = cpuRows(summary, m, key);
+    return cpu;
+  };
   const latency = {};
   for (const m of ['lat_1000', 'lat_5000']) {
     latency[m] = Object.fromEntries(['p50', 'p90', 'p99'].map((p) => [p, {
       plain: med(summary[plain][m]?.latency_us?.[p]), obs: med(summary[obs][m]?.latency_us?.[p]),
     }]));
   }
-  return { plain, obs, rps, cpu_s_per_10k: cpu, latency_us: latency, spans: spanSummary(runs, obs), export: exportFigures ?? null };
+  return {
+    plain, obs, rps, cpu_s_per_10k: cpuOf('cpu_s_per_10k'), cpu_user_s_per_10k: cpuOf('cpu_user_s_per_10k'),
+    latency_us: latency, spans: spanSummary(runs, obs), export: exportFigures ?? null,
+  };
+}
+
+/** CPU per 10k requests of each sidecar, plain against obs, and of the two together (medians). */
+function cpuRows(summary, m, key) {
+  const { plain, obs } = OBS_PAIR;
+  const fig = (s, p) => med(summary[s]?.[m]?.[key]?.[p]);
+  const rows = {};
+  for (const [pp, op] of OBS_SIDECARS) {
+    rows[pp.replace('sidecar-', '')] = { plain: fig(plain, pp), obs: fig(obs, op), ratio: ratio(fig(obs, op), fig(plain, pp)) };
+  }
+  const sum = (k) => (Object.values(rows).every((x) => Number.isFinite(x[k])) ? Object.values(rows).reduce((a, x) => a + x[k], 0) : null);
+  rows['A+B'] = { plain: sum('plain'), obs: sum('obs'), ratio: ratio(sum('obs'), sum('plain')) };
+  rows.collector = { obs: fig(obs, 'collector') };
+  return rows;
 }
 
 /**
