@@ -13,43 +13,8 @@
 #include "base/pool.h"
 #include "diag/span_json.h"
 
-#define START 1700000000123456789ull
-#define SERVICE BASE_SLICE_LIT("orders")
+#include "span_fixture.h"
 
-static const uint8_t tid[16] = { 0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
-                                 0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36 };
-static const uint8_t sid[8] = { 0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7 };
-static const uint8_t pid[8] = { 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
-
-/* A root server span: GET /v1.0/metadata, 2.5 ms. */
-static void root_span(diag_span_t *s)
-{
-    diag_span_reset(s);
-    memcpy(s->trace_id, tid, 16);
-    memcpy(s->span_id, sid, 8);
-    s->kind = DIAG_SPAN_KIND_SERVER;
-    s->start_ns = START;
-    s->end_ns = START + 2500000;
-    diag_span_set_name(s, BASE_SLICE_LIT("/v1.0/metadata"));
-    diag_span_add_attr(s, BASE_SLICE_LIT("http.request.method"), BASE_SLICE_LIT("GET"));
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/metadata"));
-}
-
-/* A child client span that failed after 400 ns. */
-static void child_span(diag_span_t *s)
-{
-    diag_span_reset(s);
-    memcpy(s->trace_id, tid, 16);
-    memcpy(s->span_id, pid, 8);
-    memcpy(s->parent_span_id, sid, 8);
-    s->has_parent = 1;
-    s->kind = DIAG_SPAN_KIND_CLIENT;
-    s->start_ns = START + 999; /* rounds up to the next µs */
-    s->end_ns = START + 999 + 400;
-    diag_span_set_name(s, BASE_SLICE_LIT("CallLocal/orders/new"));
-    diag_span_add_attr(s, BASE_SLICE_LIT("rpc.system"), BASE_SLICE_LIT("grpc"));
-    diag_span_set_error(s, BASE_SLICE_LIT("connection refused"));
-}
 
 static char *encode(const diag_span_t *spans, size_t n, base_buf_t *b)
 {
