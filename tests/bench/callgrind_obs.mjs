@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import {
-  findExecutable, freePort, sleep, startProcess, stopAll, stopProcess, waitForHttp, waitForLine, waitForPort,
+  findExecutable, freePort, scratchRun, sleep, startProcess, stopProcess, waitForHttp, waitForLine, waitForPort,
 } from './lib/procs.mjs';
 import { runLoadgen } from './lib/loads.mjs';
 import { nginxArgs, writeSinkConfig } from './lib/nginx.mjs';
@@ -308,21 +308,7 @@ async function main() {
   const opts = parseOptions(process.argv.slice(2));
   const bin = binaries(opts.build);
   if (os.cpus().length < 2) throw plainError('the load generator is pinned to CPU 1: needs at least 2 CPUs');
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'remora-callgrind-'));
-  let stopping = false;
-  const cleanup = async () => {
-    if (stopping) return;
-    stopping = true;
-    await stopAll(20000);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  };
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.once(sig, () => {
-      interrupted = true;
-      process.stderr.write(`\ncallgrind: ${sig}, stopping every process started\n`);
-      cleanup().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)));
-    });
-  }
+  const { tmp, cleanup } = scratchRun('remora-callgrind-', 'callgrind', 20000, () => { interrupted = true; });
   try {
     const ports = {};
     const seen = new Set();

@@ -54,7 +54,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
 import {
-  clockTicks, cpuJiffies, cpuTimes, findExecutable, freePort, httpRequest, memory, resetPeak, sleep,
+  clockTicks, cpuJiffies, cpuTimes, findExecutable, freePort, httpRequest, memory, resetPeak, scratchRun, sleep,
   startProcess, stopAll, tickUtilisation, utilisation, waitForHttp, waitForLine, waitForPort,
 } from './lib/procs.mjs';
 import { runH2load, runLoadgen, runWrk, wrkScript } from './lib/loads.mjs';
@@ -709,21 +709,7 @@ async function main() {
   const bin = binaries(opts.build);
   const types = opts.only.includes('internal-direct') ? loadInternalTypes(NODE_MODULES) : null;
   const t0 = Date.now();
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'remora-bench-'));
-  let stopping = false;
-  const cleanup = async () => {
-    if (stopping) return;
-    stopping = true;
-    await stopAll(3000);
-    fs.rmSync(tmp, { recursive: true, force: true });
-  };
-  for (const sig of ['SIGINT', 'SIGTERM']) {
-    process.once(sig, () => {
-      interrupted = true;
-      process.stderr.write(`\nbench: ${sig}, stopping every process started\n`);
-      cleanup().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)));
-    });
-  }
+  const { tmp, cleanup } = scratchRun('remora-bench-', 'bench', 3000, () => { interrupted = true; });
 
   try {
     const ports = await allocatePorts();

@@ -7,8 +7,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-/** Writes the configuration of one nginx listening on port and proxying to upstreamPort. */
-export function writeNginxConfig(dir, name, port, upstreamPort) {
+/**
+ * Writes dir/name/nginx.conf: one foreground process with one worker, no access log, every
+ * path it writes under dir/name, and `http` holding httpExtra (directives, then servers).
+ */
+function writeConfig(dir, name, httpExtra) {
   const base = path.join(dir, name);
   fs.mkdirSync(base, { recursive: true });
   const p = (f) => path.join(base, f);
@@ -25,13 +28,21 @@ events {
 http {
   access_log off;
   keepalive_requests 1000000;
-  client_body_buffer_size 128k;
-  client_max_body_size 16m;
   client_body_temp_path ${p('client_body')};
   proxy_temp_path ${p('proxy')};
   fastcgi_temp_path ${p('fastcgi')};
   uwsgi_temp_path ${p('uwsgi')};
   scgi_temp_path ${p('scgi')};
+${httpExtra}}
+`;
+  fs.writeFileSync(p('nginx.conf'), conf);
+  return { prefix: base, conf: p('nginx.conf'), errorLog: p('error.log') };
+}
+
+/** Writes the configuration of one nginx listening on port and proxying to upstreamPort. */
+export function writeNginxConfig(dir, name, port, upstreamPort) {
+  return writeConfig(dir, name, `  client_body_buffer_size 128k;
+  client_max_body_size 16m;
 
   upstream up {
     server 127.0.0.1:${upstreamPort};
@@ -47,10 +58,7 @@ http {
       proxy_set_header Connection "";
     }
   }
-}
-`;
-  fs.writeFileSync(p('nginx.conf'), conf);
-  return { prefix: base, conf: p('nginx.conf'), errorLog: p('error.log') };
+`);
 }
 
 /**
@@ -64,29 +72,8 @@ http {
  * arrived.
  */
 export function writeSinkConfig(dir, name, port) {
-  const base = path.join(dir, name);
-  fs.mkdirSync(base, { recursive: true });
-  const p = (f) => path.join(base, f);
-  const conf = `daemon off;
-master_process off;
-worker_processes 1;
-pid ${p('nginx.pid')};
-error_log ${p('error.log')} warn;
-
-events {
-  worker_connections 1024;
-}
-
-http {
-  access_log off;
-  keepalive_requests 1000000;
-  keepalive_timeout 600s;
+  return writeConfig(dir, name, `  keepalive_timeout 600s;
   client_max_body_size 0;
-  client_body_temp_path ${p('client_body')};
-  proxy_temp_path ${p('proxy')};
-  fastcgi_temp_path ${p('fastcgi')};
-  uwsgi_temp_path ${p('uwsgi')};
-  scgi_temp_path ${p('scgi')};
 
   server {
     listen 127.0.0.1:${port};
@@ -101,10 +88,7 @@ http {
       return 202;
     }
   }
-}
-`;
-  fs.writeFileSync(p('nginx.conf'), conf);
-  return { prefix: base, conf: p('nginx.conf'), errorLog: p('error.log') };
+`);
 }
 
 /** nginx's command line for a configuration written by writeNginxConfig or writeSinkConfig. */

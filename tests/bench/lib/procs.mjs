@@ -9,6 +9,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -178,6 +179,31 @@ export async function stopProcess(p, graceMs = 3000) {
 /** Stops every process still registered, all at once. */
 export async function stopAll(graceMs = 3000) {
   await Promise.all([...live].map((p) => stopProcess(p, graceMs)));
+}
+
+/**
+ * A run's scratch: a temp directory, and a cleanup that stops every process still registered
+ * (SIGKILL after graceMs) and removes the directory, run at most once. On SIGINT or SIGTERM
+ * the cleanup runs, onSignal() is told first, and the process exits 130 or 143.
+ * Returns { tmp, cleanup }.
+ */
+export function scratchRun(prefix, label, graceMs, onSignal) {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  let stopping = false;
+  const cleanup = async () => {
+    if (stopping) return;
+    stopping = true;
+    await stopAll(graceMs);
+    fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  for (const sig of ['SIGINT', 'SIGTERM']) {
+    process.once(sig, () => {
+      onSignal();
+      process.stderr.write(`\n${label}: ${sig}, stopping every process started\n`);
+      cleanup().finally(() => process.exit(128 + (sig === 'SIGINT' ? 2 : 15)));
+    });
+  }
+  return { tmp, cleanup };
 }
 
 /**
