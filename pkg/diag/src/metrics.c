@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/key.h"
 #include "base/log.h"
 #include "base/pool.h"
 #include "base/utf8.h"
@@ -217,50 +218,15 @@ static const double *bucket_bounds(const diag_metrics_t *m, inst_kind_t k)
     return k == K_LATENCY ? m->latency : size_buckets;
 }
 
-static inline uint64_t mix(uint64_t h, uint64_t v)
-{
-    h = (h ^ v) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 32);
-}
-
-/* Eight bytes at a time (the labels are hashed on every observation), with the length of each
- * value mixed in so ("ab","c") != ("a","bc"). */
+/* The labels are hashed on every observation that misses the last-series cache. */
 static uint64_t hash_labels(unsigned inst, const base_slice_t *labels, unsigned n)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ inst;
-    for (unsigned i = 0; i < n; i++) {
-        const char *p = labels[i].base;
-        size_t len = labels[i].len;
-        h = mix(h, len);
-        for (; len >= 8; p += 8, len -= 8) {
-            uint64_t v;
-            memcpy(&v, p, 8);
-            h = mix(h, v);
-        }
-        if (len) {
-            uint64_t v = 0;
-            memcpy(&v, p, len);
-            h = mix(h, v);
-        }
-    }
-    return h;
+    return base_key_hash(BASE_KEY_SEED ^ inst, labels, n);
 }
 
 static int labels_equal(const series_t *s, const base_slice_t *labels, unsigned n)
 {
-    const char *p = s->labels;
-    const char *end = s->labels + s->labels_len;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t len;
-        if (p + 2 > end)
-            return 0;
-        memcpy(&len, p, 2);
-        p += 2;
-        if (len != labels[i].len || (len && memcmp(p, labels[i].base, len) != 0))
-            return 0;
-        p += len;
-    }
-    return p == end;
+    return base_key_equal(s->labels, s->labels_len, labels, n);
 }
 
 /* ---- registry ----------------------------------------------------------------------------- */
@@ -436,9 +402,7 @@ static series_t *series_new(diag_metrics_t *m, shard_t *sh, unsigned inst, const
                      DIAG_MAX_SERIES, d->nlabels ? d->labels[0] : "no labels");
         return NULL;
     }
-    size_t llen = 0;
-    for (unsigned i = 0; i < n; i++)
-        llen += 2 + BASE_MIN(labels[i].len, (size_t)UINT16_MAX);
+    size_t llen = base_key_size(labels, n);
     if (llen > UINT16_MAX)
         return NULL;
     size_t off = (sizeof(series_t) + llen + 7) & ~(size_t)7;
@@ -446,14 +410,7 @@ static series_t *series_new(diag_metrics_t *m, shard_t *sh, unsigned inst, const
     series_t *s = base_calloc(1, off + (nb + 1) * sizeof(uint64_t));
     if (!s)
         return NULL;
-    char *p = s->labels;
-    for (unsigned i = 0; i < n; i++) {
-        uint16_t len = (uint16_t)BASE_MIN(labels[i].len, (size_t)UINT16_MAX);
-        memcpy(p, &len, 2);
-        if (len)
-            memcpy(p + 2, labels[i].base, len);
-        p += 2 + len;
-    }
+    base_key_pack(s->labels, labels, n);
     s->labels_len = (uint16_t)llen;
     s->inst = (uint16_t)inst;
     s->hash = hash;

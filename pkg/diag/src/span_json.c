@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
+#include "span_memo.h"
 
 /* Printed bytes of one span besides its text and service name: keys, ids, times, punctuation. */
 #define SPAN_FIXED_MAX 640
@@ -56,6 +57,9 @@ typedef struct tree {
     unsigned used;
     char *scratch;     /* where the next value is copied */
     char *scratch_end; /* the end of the reservation (checked in debug builds) */
+    char *room;        /* where the span is printed, free until then */
+    size_t room_len;
+    int memo_rc;       /* the last span_memo_get() */
 } tree_t;
 
 /* ---- nodes ---- */
@@ -86,10 +90,11 @@ static void add_string(tree_t *t, cJSON *parent, const char *key, const char *va
     add_node(t, parent, key, cJSON_String | cJSON_IsReference, value);
 }
 
-/* A number as its decimal text, printed as is. */
-static void add_number(tree_t *t, cJSON *parent, const char *key, const char *digits)
+/* A value already in its JSON form, printed as it is: a number's decimal digits, an id's
+ * quoted hex digits, or what cJSON printed for an earlier span. */
+static void add_raw(tree_t *t, cJSON *parent, const char *key, const char *json)
 {
-    add_node(t, parent, key, cJSON_Raw | cJSON_IsReference, digits);
+    add_node(t, parent, key, cJSON_Raw | cJSON_IsReference, json);
 }
 
 /* ---- values in the scratch ---- */
@@ -112,11 +117,15 @@ static const char dec_pairs[] = "00010203040506070809101112131415161718192021222
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                 "8081828384858687888990919293949596979899";
 
+/* An id as a JSON string of lowercase hex digits, quotes included: printed as it is (a Raw
+ * node), since no hex digit is ever escaped. */
 static const char *scratch_hex(tree_t *t, const uint8_t *p, size_t n)
 {
     char *start = t->scratch, *o = start;
+    *o++ = '"';
     for (size_t i = 0; i < n; i++, o += 2)
         memcpy(o, hex_pairs[p[i]], 2);
+    *o++ = '"';
     *o++ = '\0';
     t->scratch = o;
     return start;
@@ -193,25 +202,8 @@ static int zipkin_tag_shadowed(const diag_span_t *s, diag_span_str_t key)
            (s->status != DIAG_SPAN_STATUS_UNSET && KEY_IS(s, key, "otel.status_code"));
 }
 
-static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_name)
+static cJSON *add_tags(tree_t *t, cJSON *o, const diag_span_t *s, const char *service)
 {
-    cJSON *o = node_new(t, cJSON_Object, NULL);
-    add_string(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
-    add_string(t, o, "id", scratch_hex(t, s->span_id, sizeof s->span_id));
-    if (s->has_parent)
-        add_string(t, o, "parentId", scratch_hex(t, s->parent_span_id, sizeof s->parent_span_id));
-    add_string(t, o, "name", scratch_piece(t, s, s->name));
-    if (s->kind == DIAG_SPAN_KIND_SERVER)
-        add_string(t, o, "kind", "SERVER");
-    else if (s->kind == DIAG_SPAN_KIND_CLIENT)
-        add_string(t, o, "kind", "CLIENT");
-    /* zipkin-go: timestamp rounded to the µs, duration truncated; 0 would be omitted there,
-     * and Zipkin reads a missing duration as "unfinished", so it is at least 1. */
-    uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
-    add_number(t, o, "timestamp", scratch_u64(t, (s->start_ns + 500) / 1000));
-    add_number(t, o, "duration", scratch_u64(t, dur ? dur : 1));
-    const char *service = scratch_text(t, service_name.base, service_name.len);
-    add_string(t, add_object(t, o, "localEndpoint"), "serviceName", service);
     cJSON *tags = add_object(t, o, "tags");
     for (unsigned i = 0; i < s->attr_count; i++) {
         const diag_span_attr_t *a = &s->attrs[i];
@@ -226,6 +218,68 @@ static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_
     if (s->status == DIAG_SPAN_STATUS_ERROR) {
         add_string(t, tags, "otel.status_code", "ERROR");
         add_string(t, tags, "error", scratch_piece(t, s, s->status_message));
+    }
+    return tags;
+}
+
+/* With a memo: when it has what cJSON printed for the key, adds that as `key`'s value and
+ * returns 1. Else returns 0, and the caller builds the value and passes it to memo_keep(). */
+static int memo_raw(tree_t *t, cJSON *parent, const char *key, span_memo_t *memo, span_memo_key_t *k)
+{
+    base_slice_t kept;
+    if (!memo)
+        return 0;
+    t->memo_rc = span_memo_get(memo, k, &kept);
+    if (t->memo_rc != 1)
+        return 0;
+    add_raw(t, parent, key, kept.base);
+    return 1;
+}
+
+/* The key was missed twice in a row: prints the value alone, where the span will be printed
+ * (the room holds the whole span, so it holds any part of it), and keeps it. */
+static void memo_keep(tree_t *t, span_memo_t *memo, const span_memo_key_t *k, cJSON *value)
+{
+    if (memo && t->memo_rc == 0 && cJSON_PrintPreallocated(value, t->room, (int)t->room_len, 0))
+        (void)span_memo_put(memo, k, base_slice_cstr(t->room));
+}
+
+/* The span's tree. With a memo, its localEndpoint and its tags are printed once per distinct
+ * value (see span_memo.h), and copied into every span after that. */
+static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_name, span_memo_t *memo)
+{
+    cJSON *o = node_new(t, cJSON_Object, NULL);
+    add_raw(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
+    add_raw(t, o, "id", scratch_hex(t, s->span_id, sizeof s->span_id));
+    if (s->has_parent)
+        add_raw(t, o, "parentId", scratch_hex(t, s->parent_span_id, sizeof s->parent_span_id));
+    add_string(t, o, "name", scratch_piece(t, s, s->name));
+    if (s->kind == DIAG_SPAN_KIND_SERVER)
+        add_string(t, o, "kind", "SERVER");
+    else if (s->kind == DIAG_SPAN_KIND_CLIENT)
+        add_string(t, o, "kind", "CLIENT");
+    /* zipkin-go: timestamp rounded to the µs, duration truncated; 0 would be omitted there,
+     * and Zipkin reads a missing duration as "unfinished", so it is at least 1. */
+    uint64_t dur = s->end_ns > s->start_ns ? (s->end_ns - s->start_ns) / 1000 : 0;
+    add_raw(t, o, "timestamp", scratch_u64(t, (s->start_ns + 500) / 1000));
+    add_raw(t, o, "duration", scratch_u64(t, dur ? dur : 1));
+    /* the service name is copied (and repaired) only when something is built from it */
+    const char *service = NULL;
+    span_memo_key_t k;
+    if (memo)
+        span_memo_key_text(&k, service_name);
+    if (!memo_raw(t, o, "localEndpoint", memo, &k)) {
+        service = scratch_text(t, service_name.base, service_name.len);
+        cJSON *endpoint = add_object(t, o, "localEndpoint");
+        add_string(t, endpoint, "serviceName", service);
+        memo_keep(t, memo, &k, endpoint);
+    }
+    if (memo)
+        span_memo_key(&k, s, service_name, 1);
+    if (!memo_raw(t, o, "tags", memo, &k)) {
+        if (!service)
+            service = scratch_text(t, service_name.base, service_name.len);
+        memo_keep(t, memo, &k, add_tags(t, o, s, service));
     }
     return o;
 }
@@ -250,6 +304,8 @@ static int tree_reserve(base_buf_t *out, tree_t *t, size_t lead, size_t room, si
     if (room > INT_MAX || base_buf_reserve(out, lead + room + scratch) != 0)
         return -1;
     t->used = 0;
+    t->room = out->base + out->len + lead;
+    t->room_len = room;
     t->scratch = out->base + out->len + lead + room;
     t->scratch_end = t->scratch + scratch;
     return 0;
@@ -270,7 +326,9 @@ int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
     tree_t t;
     if (tree_reserve(out, &t, lead, room, span_scratch_max(s, e->service)) != 0)
         return -1;
-    cJSON *tree = zipkin_tree(&t, s, e->service);
+    if (!e->memo && !e->memo_off && !(e->memo = span_memo_new()))
+        e->memo_off = 1;
+    cJSON *tree = zipkin_tree(&t, s, e->service, e->memo_off ? NULL : e->memo);
     size_t len = out->len;
     if (lead)
         out->base[out->len++] = ',';
@@ -293,6 +351,18 @@ int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_s
     tree_t t;
     if (tree_reserve(out, &t, 0, room, span_scratch_max(s, service_name)) != 0)
         return -1;
-    cJSON *tree = zipkin_tree(&t, s, service_name);
+    cJSON *tree = zipkin_tree(&t, s, service_name, NULL);
     return print_tree(out, &t, tree, room);
+}
+
+void diag_span_encode_free(diag_span_encoder_t *e)
+{
+    span_memo_free(e->memo);
+    e->memo = NULL;
+}
+
+void diag_span_encode_memo_off(diag_span_encoder_t *e)
+{
+    diag_span_encode_free(e);
+    e->memo_off = 1;
 }

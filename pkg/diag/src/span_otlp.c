@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "base/utf8.h"
+#include "span_memo.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
 
 typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_t;
@@ -91,7 +92,7 @@ static char *put_text(char **scratch, const char *s, size_t n)
 
 /* ---- one span ---- */
 
-/* Everything protobuf-c packs one span from, on the caller's stack. */
+/* Everything protobuf-c packs a piece of a span from, on the caller's stack. */
 typedef struct span_msg {
     otlp_span_t span;
     otlp_status_t status;
@@ -101,18 +102,23 @@ typedef struct span_msg {
     char scratch[SPAN_SCRATCH_MAX];
 } span_msg_t;
 
+static const otlp_span_t span_init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
+
 static char *put_piece(char **scratch, const diag_span_t *s, diag_span_str_t str)
 {
     return put_text(scratch, s->text + str.off, str.len);
 }
 
-/* Fills m from s; returns the bytes its strings took in the scratch (with their NULs). */
-static size_t span_msg_build(span_msg_t *m, const diag_span_t *s)
+/*
+ * A span is packed in pieces, each a Span message with some of the fields set: protobuf reads
+ * the concatenation of two messages of a type as one message with the fields of both (a
+ * repeated field's elements appended), so the pieces in field-number order are byte for byte
+ * what protobuf-c packs from the whole span. Each returns the bytes it wrote at p.
+ */
+
+/* The head: trace_id, span_id, parent_span_id, name, kind, start and end times (fields 1-8). */
+static size_t pack_head(span_msg_t *m, const diag_span_t *s, uint8_t *p)
 {
-    static const otlp_span_t span_init = OPENTELEMETRY__PROTO__TRACE__V1__SPAN__INIT;
-    static const otlp_kv_t kv_init = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
-    static const otlp_value_t value_init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
-    static const otlp_status_t status_init = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
     char *scratch = m->scratch;
     otlp_span_t *o = &m->span;
     *o = span_init;
@@ -127,6 +133,17 @@ static size_t span_msg_build(span_msg_t *m, const diag_span_t *s)
                   : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED;
     o->start_time_unix_nano = s->start_ns;
     o->end_time_unix_nano = s->end_ns;
+    return opentelemetry__proto__trace__v1__span__pack(o, p);
+}
+
+/* The attributes (field 9), as string values. */
+static size_t pack_attrs(span_msg_t *m, const diag_span_t *s, uint8_t *p)
+{
+    static const otlp_kv_t kv_init = OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+    static const otlp_value_t value_init = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+    char *scratch = m->scratch;
+    otlp_span_t *o = &m->span;
+    *o = span_init;
     unsigned n = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
     for (unsigned i = 0; i < n; i++) {
         otlp_kv_t *kv = &m->attrs[i];
@@ -142,14 +159,46 @@ static size_t span_msg_build(span_msg_t *m, const diag_span_t *s)
     }
     o->n_attributes = n;
     o->attributes = m->attr_ptrs;
-    if (s->status == DIAG_SPAN_STATUS_ERROR) {
-        m->status = status_init;
-        m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
-        m->status.message = put_piece(&scratch, s, s->status_message);
-        o->status = &m->status;
-    }
     assert(scratch <= m->scratch + sizeof m->scratch);
-    return (size_t)(scratch - m->scratch);
+    return opentelemetry__proto__trace__v1__span__pack(o, p);
+}
+
+/* The error status (field 15). */
+static size_t pack_status(span_msg_t *m, const diag_span_t *s, uint8_t *p)
+{
+    static const otlp_status_t status_init = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__INIT;
+    char *scratch = m->scratch;
+    otlp_span_t *o = &m->span;
+    *o = span_init;
+    m->status = status_init;
+    m->status.code = OPENTELEMETRY__PROTO__TRACE__V1__STATUS__STATUS_CODE__STATUS_CODE_ERROR;
+    m->status.message = put_piece(&scratch, s, s->status_message);
+    o->status = &m->status;
+    return opentelemetry__proto__trace__v1__span__pack(o, p);
+}
+
+/* The attributes from the memo when an earlier span had the same ones, else packed (and kept
+ * when they were seen twice in a row). */
+static size_t put_attrs(diag_span_otlp_encoder_t *e, span_msg_t *m, const diag_span_t *s, uint8_t *p)
+{
+    if (s->attr_count == 0)
+        return 0;
+    if (!e->memo && !e->memo_off && !(e->memo = span_memo_new()))
+        e->memo_off = 1;
+    if (e->memo_off)
+        return pack_attrs(m, s, p);
+    span_memo_key_t k;
+    base_slice_t kept;
+    span_memo_key(&k, s, base_slice("", 0), 0);
+    int rc = span_memo_get(e->memo, &k, &kept);
+    if (rc == 1) {
+        memcpy(p, kept.base, kept.len);
+        return kept.len;
+    }
+    size_t n = pack_attrs(m, s, p);
+    if (rc == 0)
+        (void)span_memo_put(e->memo, &k, base_slice((const char *)p, n));
+    return n;
 }
 
 /*
@@ -216,22 +265,29 @@ int diag_span_otlp_begin(diag_span_otlp_encoder_t *e, base_buf_t *out, base_slic
 
 int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
 {
-    span_msg_t m;
-    size_t max = span_packed_max(s->attr_count, span_msg_build(&m, s));
+    unsigned attrs = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
+    /* the text as the scratch could hold it: every byte tripled, and the NULs */
+    size_t max = span_packed_max(attrs, BASE_UTF8_REPAIR_MAX * (size_t)s->text_len + 2 + 2 * (size_t)attrs);
     base_buf_t *out = e->out;
     if (base_buf_reserve(out, 1 + VARINT32_MAX + max) != 0)
         return -1;
     /* Packed after room for the longest length it can have, then moved to close the gap in the
-     * rare case that its length takes fewer bytes: a third cheaper than sizing it first with
+     * rare case that its length takes fewer bytes: cheaper than sizing it first with
      * span__get_packed_size(), which walks the whole tree once more. */
     uint8_t *p = (uint8_t *)out->base + out->len;
     size_t lead = 1 + varint_size(max);
-    size_t n = opentelemetry__proto__trace__v1__span__pack(&m.span, p + lead);
+    span_msg_t m;
+    uint8_t *body = p + lead, *q = body;
+    q += pack_head(&m, s, q);
+    q += put_attrs(e, &m, s, q);
+    if (s->status == DIAG_SPAN_STATUS_ERROR)
+        q += pack_status(&m, s, q);
+    size_t n = (size_t)(q - body);
     assert(n <= max);
     p[0] = TAG_SCOPE_SPANS_SPANS;
     size_t len_bytes = varint_put(p + 1, n);
     if (1 + len_bytes < lead)
-        memmove(p + 1 + len_bytes, p + lead, n);
+        memmove(p + 1 + len_bytes, body, n);
     out->len += 1 + len_bytes + n;
     e->count++;
     return 0;
@@ -257,4 +313,16 @@ int diag_span_otlp_end(diag_span_otlp_encoder_t *e, base_slice_t *request)
     varint_put(p + 1, resource_spans_len);
     *request = (base_slice_t){ (char *)p, (size_t)((out->base + out->len) - (char *)p) };
     return 0;
+}
+
+void diag_span_otlp_free(diag_span_otlp_encoder_t *e)
+{
+    span_memo_free(e->memo);
+    e->memo = NULL;
+}
+
+void diag_span_otlp_memo_off(diag_span_otlp_encoder_t *e)
+{
+    diag_span_otlp_free(e);
+    e->memo_off = 1;
 }

@@ -7,6 +7,11 @@
  *   valgrind --tool=callgrind ./span_json_bench zipkin 100000
  *   (the same with protobuf)
  *
+ * A third argument picks the case: "repeat" (the default: every span has the same attributes,
+ * so the encoder's memo finds them), "unique" (every span's url.full and dapr.api differ, so
+ * the memo never finds them: its worst case) or "nomemo" (the same spans as repeat, the memo
+ * turned off).
+ *
  * (Ir of the second run − Ir of the first) / 100000 = instructions per span.
  * Not a test: built with the unit tests, never run by CTest.
  */
@@ -17,7 +22,7 @@
 #include "diag/span_json.h"
 #include "diag/span_otlp.h"
 
-static void typical_span(diag_span_t *s, unsigned i)
+static void typical_span(diag_span_t *s, unsigned i, int unique)
 {
     diag_span_reset(s);
     for (int k = 0; k < 16; k++)
@@ -38,12 +43,21 @@ static void typical_span(diag_span_t *s, unsigned i)
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.status_code"), BASE_SLICE_LIT("200"));
     diag_span_add_attr(s, BASE_SLICE_LIT("dapr.invoke_method"), BASE_SLICE_LIT("new"));
+    if (unique) {
+        char url[64], api[64];
+        int n = snprintf(url, sizeof url, "/v1.0/invoke/orders/method/new?id=%u", i);
+        int m = snprintf(api, sizeof api, "POST /v1.0/invoke/orders/method/new/%u", i);
+        diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), base_slice(url, (size_t)n));
+        diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice(api, (size_t)m));
+    }
 }
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "zipkin") != 0 && strcmp(argv[1], "protobuf") != 0)) {
-        fprintf(stderr, "usage: %s zipkin|protobuf N\n", argv[0]);
+    const char *mode = argc == 4 ? argv[3] : "repeat";
+    if ((argc != 3 && argc != 4) || (strcmp(argv[1], "zipkin") != 0 && strcmp(argv[1], "protobuf") != 0) ||
+        (strcmp(mode, "repeat") != 0 && strcmp(mode, "unique") != 0 && strcmp(mode, "nomemo") != 0)) {
+        fprintf(stderr, "usage: %s zipkin|protobuf N [repeat|unique|nomemo]\n", argv[0]);
         return 2;
     }
     int pb = strcmp(argv[1], "protobuf") == 0;
@@ -51,15 +65,20 @@ int main(int argc, char **argv)
     enum { BATCH = 512 };
     static diag_span_t spans[BATCH];
     for (unsigned i = 0; i < BATCH; i++)
-        typical_span(&spans[i], i);
+        typical_span(&spans[i], i, strcmp(mode, "unique") == 0);
+    /* one encoder of each kind for the whole run, as the exporter keeps one per sink */
+    diag_span_encoder_t e = { 0 };
+    diag_span_otlp_encoder_t pe = { 0 }; /* protobuf: the exporter's OTLP encoder */
+    if (strcmp(mode, "nomemo") == 0) {
+        diag_span_encode_memo_off(&e);
+        diag_span_otlp_memo_off(&pe);
+    }
     base_buf_t out = BASE_BUF_INIT;
     size_t bytes = 0;
     /* grow the buffer once, outside the measured part */
     if (base_buf_reserve(&out, 1u << 20) != 0)
         return 1;
     for (long done = 0; done < n;) {
-        diag_span_encoder_t e;
-        diag_span_otlp_encoder_t pe; /* protobuf: the exporter's OTLP encoder */
         base_slice_t request;
         out.len = 0;
         if (pb)
@@ -82,6 +101,8 @@ int main(int argc, char **argv)
     }
     printf("%ld spans, %zu bytes of %s (%.0f per span)\n", n, bytes, pb ? "protobuf" : "JSON",
            n ? (double)bytes / (double)n : 0.0);
+    diag_span_encode_free(&e);
+    diag_span_otlp_free(&pe);
     base_buf_free(&out);
     return 0;
 }

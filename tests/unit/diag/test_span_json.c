@@ -14,16 +14,18 @@
 #include "diag/span_json.h"
 
 #include "span_fixture.h"
+#include "span_memo.h"
 
 
 static char *encode(const diag_span_t *spans, size_t n, base_buf_t *b)
 {
-    diag_span_encoder_t e;
+    diag_span_encoder_t e = { 0 };
     b->len = 0;
     assert_int_equal(diag_span_encode_begin(&e, b, SERVICE), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(diag_span_encode_add(&e, &spans[i]), 0);
     assert_int_equal(diag_span_encode_end(&e), 0);
+    diag_span_encode_free(&e);
     assert_int_equal(base_buf_append(b, "", 1), 0); /* NUL for the parser */
     b->len--;
     return b->base;
@@ -329,7 +331,7 @@ static void test_worst_case(void **state)
         assert_int_equal(s->attr_count, DIAG_SPAN_MAX_ATTRS);
         for (int f = 0; f < 2; f++) {
             base_buf_free(&b);
-            diag_span_encoder_t e;
+            diag_span_encoder_t e = { 0 };
             base_slice_t service = base_slice(svc, sizeof svc);
             if (f == 1) {
                 assert_int_equal(diag_span_encode_zipkin_object(&b, s, service), 0);
@@ -337,6 +339,7 @@ static void test_worst_case(void **state)
                 assert_int_equal(diag_span_encode_begin(&e, &b, service), 0);
                 assert_int_equal(diag_span_encode_add(&e, s), 0);
                 assert_int_equal(diag_span_encode_end(&e), 0);
+                diag_span_encode_free(&e);
                 assert_int_equal(base_buf_append(&b, "", 1), 0);
             }
             root = cJSON_Parse(b.base);
@@ -356,6 +359,87 @@ static void *failing_malloc(size_t n)
     return fail_alloc ? NULL : malloc(n);
 }
 
+/* ---- the memo ---- */
+
+/* Batches of spans whose tags repeat, change, fail and come back: with and without the memo,
+ * the same bytes, batch by batch. */
+static void test_memo_same_output(void **state)
+{
+    (void)state;
+    enum { N = 18 };
+    diag_span_t *spans = calloc(N, sizeof *spans);
+    assert_non_null(spans);
+    const char pattern[N] = "AAABBBCACADDDEBFFF";
+    for (int i = 0; i < N; i++) {
+        diag_span_t *s = &spans[i];
+        switch (pattern[i]) {
+        case 'A': root_span(s); break;
+        case 'B': child_span(s); break;
+        case 'C':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/healthz"));
+            break;
+        case 'D':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), BASE_SLICE_LIT("/a\xff\"b\x01"));
+            break;
+        case 'E':
+            child_span(s);
+            diag_span_set_error(s, BASE_SLICE_LIT("deadline exceeded"));
+            break;
+        case 'F': /* B's attributes without its error: different tags */
+            child_span(s);
+            s->status = DIAG_SPAN_STATUS_UNSET;
+            break;
+        }
+        s->span_id[7] = (uint8_t)i; /* every span its own id */
+        s->start_ns += (uint64_t)i * 1000;
+    }
+    diag_span_encoder_t on = { 0 }, off = { 0 };
+    diag_span_encode_memo_off(&off);
+    base_buf_t a = BASE_BUF_INIT, b = BASE_BUF_INIT;
+    for (int batch = 0; batch < 3; batch++) { /* the memo lives across batches */
+        a.len = b.len = 0;
+        assert_int_equal(diag_span_encode_begin(&on, &a, SERVICE), 0);
+        assert_int_equal(diag_span_encode_begin(&off, &b, SERVICE), 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(diag_span_encode_add(&on, &spans[i]), 0);
+            assert_int_equal(diag_span_encode_add(&off, &spans[i]), 0);
+        }
+        assert_int_equal(diag_span_encode_end(&on), 0);
+        assert_int_equal(diag_span_encode_end(&off), 0);
+        assert_int_equal(a.len, b.len);
+        assert_memory_equal(a.base, b.base, a.len);
+    }
+    assert_null(off.memo);
+    assert_non_null(on.memo);
+    span_memo_stats_t st;
+    span_memo_stats(on.memo, &st);
+    /* The localEndpoint and the tags of A, B, C, D and F kept in the first batch (each missed
+     * twice in a row in its set), E's (missed once there) in the second; after that every span
+     * hits */
+    assert_int_equal(st.entries, 7);
+    assert_true(st.hits >= 2 * N);
+    assert_true(st.bytes <= SPAN_MEMO_BUDGET);
+    /* another service name is another key: the memo's tags carry service.name */
+    a.len = b.len = 0;
+    assert_int_equal(diag_span_encode_begin(&on, &a, BASE_SLICE_LIT("billing")), 0);
+    assert_int_equal(diag_span_encode_begin(&off, &b, BASE_SLICE_LIT("billing")), 0);
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(diag_span_encode_add(&on, &spans[0]), 0);
+        assert_int_equal(diag_span_encode_add(&off, &spans[0]), 0);
+    }
+    assert_int_equal(diag_span_encode_end(&on), 0);
+    assert_int_equal(diag_span_encode_end(&off), 0);
+    assert_int_equal(a.len, b.len);
+    assert_memory_equal(a.base, b.base, a.len);
+    diag_span_encode_free(&on);
+    diag_span_encode_free(&off);
+    base_buf_free(&a);
+    base_buf_free(&b);
+    free(spans);
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -364,7 +448,7 @@ static void test_allocation_failure(void **state)
     diag_span_t s;
     root_span(&s);
     base_buf_t b = BASE_BUF_INIT;
-    diag_span_encoder_t e;
+    diag_span_encoder_t e = { 0 };
     fail_alloc = 1;
     assert_int_equal(diag_span_encode_begin(&e, &b, SERVICE), -1);
     assert_int_equal(b.len, 0);
@@ -380,6 +464,7 @@ static void test_allocation_failure(void **state)
     fail_alloc = 0;
     assert_int_equal(diag_span_encode_add(&e, &s), 0);
     assert_int_equal(diag_span_encode_end(&e), 0);
+    diag_span_encode_free(&e);
     base_buf_free(&b);
     base_set_allocator(NULL);
 }
@@ -395,6 +480,7 @@ int main(void)
         cmocka_unit_test(test_nul_byte),
         cmocka_unit_test(test_every_length_and_position),
         cmocka_unit_test(test_worst_case),
+        cmocka_unit_test(test_memo_same_output),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -21,18 +21,20 @@ typedef Opentelemetry__Proto__Trace__V1__Span pb_span_t;
 typedef Opentelemetry__Proto__Common__V1__KeyValue pb_kv_t;
 
 #include "span_fixture.h"
+#include "span_memo.h"
 
 
 /* The request for a batch, inside b: it ends at b->len and starts a few bytes in. */
 static base_slice_t encode(const diag_span_t *spans, size_t n, base_slice_t service, base_buf_t *b)
 {
-    diag_span_otlp_encoder_t e;
+    diag_span_otlp_encoder_t e = { 0 };
     base_slice_t req;
     b->len = 0;
     assert_int_equal(diag_span_otlp_begin(&e, b, service), 0);
     for (size_t i = 0; i < n; i++)
         assert_int_equal(diag_span_otlp_add(&e, &spans[i]), 0);
     assert_int_equal(diag_span_otlp_end(&e, &req), 0);
+    diag_span_otlp_free(&e);
     assert_int_equal(e.count, n);
     assert_true(req.base >= b->base && req.base <= b->base + 8);
     assert_ptr_equal(req.base + req.len, b->base + b->len);
@@ -320,11 +322,12 @@ static void test_appends_to_buffer(void **state)
     base_buf_t b = BASE_BUF_INIT, alone = BASE_BUF_INIT;
     base_slice_t want = encode(&s, 1, SERVICE, &alone);
     assert_int_equal(base_buf_append(&b, "prefix", 6), 0);
-    diag_span_otlp_encoder_t e;
+    diag_span_otlp_encoder_t e = { 0 };
     base_slice_t req;
     assert_int_equal(diag_span_otlp_begin(&e, &b, SERVICE), 0);
     assert_int_equal(diag_span_otlp_add(&e, &s), 0);
     assert_int_equal(diag_span_otlp_end(&e, &req), 0);
+    diag_span_otlp_free(&e);
     assert_memory_equal(b.base, "prefix", 6);
     assert_true(req.base >= b.base + 6 + 2);
     assert_ptr_equal(req.base + req.len, b.base + b.len);
@@ -479,6 +482,75 @@ static void *failing_malloc(size_t n)
     return fail_alloc ? NULL : malloc(n);
 }
 
+/* ---- the memo ---- */
+
+/* Batches of spans whose attributes repeat, change and come back, with and without an error
+ * status: with and without the memo, the same bytes, batch by batch, and canonical ones. */
+static void test_memo_same_output(void **state)
+{
+    (void)state;
+    enum { N = 18 };
+    diag_span_t *spans = calloc(N, sizeof *spans);
+    assert_non_null(spans);
+    const char pattern[N] = "AAABBBCACADDDEBFFF";
+    for (int i = 0; i < N; i++) {
+        diag_span_t *s = &spans[i];
+        switch (pattern[i]) {
+        case 'A': root_span(s); break;
+        case 'B': child_span(s); break;
+        case 'C':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/healthz"));
+            break;
+        case 'D':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), BASE_SLICE_LIT("/a\xff\"b\x01"));
+            break;
+        case 'E': /* B's attributes, another error */
+            child_span(s);
+            diag_span_set_error(s, BASE_SLICE_LIT("deadline exceeded"));
+            break;
+        case 'F': /* B's attributes without its error */
+            child_span(s);
+            s->status = DIAG_SPAN_STATUS_UNSET;
+            break;
+        }
+        s->span_id[7] = (uint8_t)i;
+        s->start_ns += (uint64_t)i * 1000;
+    }
+    diag_span_otlp_encoder_t on = { 0 }, off = { 0 };
+    diag_span_otlp_memo_off(&off);
+    base_buf_t a = BASE_BUF_INIT, b = BASE_BUF_INIT;
+    for (int batch = 0; batch < 3; batch++) { /* the memo lives across batches */
+        base_slice_t ra, rb;
+        a.len = b.len = 0;
+        assert_int_equal(diag_span_otlp_begin(&on, &a, SERVICE), 0);
+        assert_int_equal(diag_span_otlp_begin(&off, &b, SERVICE), 0);
+        for (int i = 0; i < N; i++) {
+            assert_int_equal(diag_span_otlp_add(&on, &spans[i]), 0);
+            assert_int_equal(diag_span_otlp_add(&off, &spans[i]), 0);
+        }
+        assert_int_equal(diag_span_otlp_end(&on, &ra), 0);
+        assert_int_equal(diag_span_otlp_end(&off, &rb), 0);
+        assert_int_equal(ra.len, rb.len);
+        assert_memory_equal(ra.base, rb.base, ra.len);
+        request_free(decode(ra)); /* packs back to the same bytes */
+    }
+    assert_null(off.memo);
+    assert_non_null(on.memo);
+    span_memo_stats_t st;
+    span_memo_stats(on.memo, &st);
+    /* The key is the attributes alone (the status is packed on its own): B, E and F share
+     * one. A, B, C and D are kept in the first batch; after that every span hits. */
+    assert_int_equal(st.entries, 4);
+    assert_true(st.hits >= 2 * N);
+    diag_span_otlp_free(&on);
+    diag_span_otlp_free(&off);
+    base_buf_free(&a);
+    base_buf_free(&b);
+    free(spans);
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -487,7 +559,7 @@ static void test_allocation_failure(void **state)
     diag_span_t s;
     root_span(&s);
     base_buf_t b = BASE_BUF_INIT;
-    diag_span_otlp_encoder_t e;
+    diag_span_otlp_encoder_t e = { 0 };
     fail_alloc = 1;
     assert_int_equal(diag_span_otlp_begin(&e, &b, SERVICE), -1);
     assert_int_equal(b.len, 0);
@@ -508,6 +580,7 @@ static void test_allocation_failure(void **state)
     assert_int_equal(diag_span_otlp_add(&e, &s), 0);
     base_slice_t req;
     assert_int_equal(diag_span_otlp_end(&e, &req), 0);
+    diag_span_otlp_free(&e);
     request_t *r = decode(req);
     size_t n;
     spans_of(r, "orders", &n);
@@ -525,6 +598,7 @@ int main(void)
         cmocka_unit_test(test_appends_to_buffer),
         cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_worst_case),
+        cmocka_unit_test(test_memo_same_output),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,9 +14,13 @@
  * not valid UTF-8, and a C string cannot carry a NUL byte: in every text piece (and the
  * service name) such bytes become U+FFFD first, as the Zipkin encoder does.
  *
- * Pure functions, any thread: no I/O, no shared state, no allocation but the growth of the
- * caller's buffer (a span is packed by protobuf-c from structs on the stack, about 5 KiB).
- * Each returns 0, or -1 when the buffer cannot grow (the buffer then holds what it held before
+ * No I/O and no shared state: an encoder belongs to one thread at a time. A span is packed
+ * by protobuf-c from structs on the stack (about 5 KiB) in up to three pieces, which protobuf
+ * concatenates into one message: its ids, name, kind and times; its attributes; its status.
+ * The encoder keeps a bounded memo of the attribute pieces it packed (span_memo.h: 128 KiB at
+ * most), so a span whose attributes repeat an earlier span's costs no packing of them; it
+ * lives across batches until diag_span_otlp_free(). Nothing else is allocated but the growth
+ * of the caller's buffer. Each returns 0, or -1 when the buffer cannot grow (the buffer then holds what it held before
  * that call). The request only exists once diag_span_otlp_end() has framed it: it is then the
  * slice that end returns, which ends at out->len and begins a few bytes after where the batch
  * began (room left by begin for lengths not known until the end).
@@ -33,12 +37,15 @@
 
 #define DIAG_SPAN_OTLP_CONTENT_TYPE "application/x-protobuf"
 
-/* A batch being written into `out`. Fields are private to the encoder. */
+/* A batch being written into `out`. Fields are private to the encoder; a zeroed struct is
+ * ready for diag_span_otlp_begin(). */
 typedef struct diag_span_otlp_encoder {
     base_buf_t *out;
     size_t start;      /* out->len when the batch began */
     size_t res_len;    /* bytes of the resource field (tag, length, Resource) */
     size_t count;      /* spans added so far */
+    struct span_memo *memo; /* created by the first span; NULL without memory */
+    int memo_off;           /* 1: none could be created, or diag_span_otlp_memo_off() */
 } diag_span_otlp_encoder_t;
 
 /* Starts a batch at out->len: writes the resource (service.name = service_name, copied) and
@@ -52,5 +59,9 @@ int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s);
  * not moved. Fails (-1, nothing changed) only for a request over 2 GiB, which protobuf does not
  * allow. */
 int diag_span_otlp_end(diag_span_otlp_encoder_t *e, base_slice_t *request);
+/* Frees the encoder's memo; the struct may then begin a new batch. */
+void diag_span_otlp_free(diag_span_otlp_encoder_t *e);
+/* Encodes without a memo from now on (for tests and measurements; the output is the same). */
+void diag_span_otlp_memo_off(diag_span_otlp_encoder_t *e);
 
 #endif
