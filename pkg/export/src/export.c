@@ -1,7 +1,15 @@
 /*
  * export.c - the span exporter on the main loop: a timer drains the workers' rings into one
- * batch, the batch is encoded once per exporter and POSTed with the HTTP/1.1 client; at most
- * one request per exporter is in flight, and rings are not drained while any is.
+ * batch, the batch is encoded once per exporter and POSTed with the HTTP/1.1 client.
+ *
+ * Double buffering: each exporter has two body buffers (flights), so it holds at most one
+ * batch in flight and one encoded batch waiting behind it, which is sent the moment the
+ * request in flight ends. Draining goes on while a request is in flight: a drain runs when
+ * at least one exporter has a free buffer (nothing waiting); an exporter with both buffers
+ * taken skips that batch and counts its spans as dropped_queue_full, so a slow collector
+ * holds back neither the rings nor the other exporter. Only when no exporter can take a
+ * batch are the rings left alone until a request ends (they fill, and a full ring drops).
+ * Memory is therefore the rings plus two bounded batch buffers per exporter.
  *
  * Drain pace: the timer runs every EXPORT_INTERVAL_MS at most, and sooner when spans arrive
  * fast: after each drain the next one is planned for when the busiest ring, at the rate it
@@ -34,6 +42,14 @@ typedef enum sink_kind {
     SINK_OTLP,
 } sink_kind_t;
 
+/* One batch of one sink, from its encoding until its request is over: the span count
+ * travels with the body, so the request's outcome counts exactly the spans it carried. */
+typedef struct flight {
+    base_buf_t body;
+    base_slice_t payload; /* what is POSTed, inside body: all of it for Zipkin, the request for OTLP */
+    size_t spans;
+} flight_t;
+
 typedef struct sink {
     export_t *e;
     const char *name; /* for logs: "zipkin", "otlp" */
@@ -44,12 +60,14 @@ typedef struct sink {
     http_header_t headers[MAX_HEADERS];
     size_t header_count;
     unsigned timeout_ms;
-    base_buf_t body;
-    base_slice_t payload; /* what is POSTed, inside body: all of it for Zipkin, the request for OTLP */
-    diag_span_encoder_t zipkin;     /* the batch, for SINK_ZIPKIN */
-    diag_span_otlp_encoder_t otlp;  /* the batch, for SINK_OTLP */
+    flight_t flights[2];
+    flight_t *sending;  /* the flight of req, or NULL */
+    flight_t *waiting;  /* encoded, sent when req ends; only while req is set */
+    flight_t *filling;  /* the batch being encoded; NULL when this sink skips it */
+    /* One encoder per sink, whichever flight it fills: their memos live across batches. */
+    diag_span_encoder_t zipkin;     /* for SINK_ZIPKIN */
+    diag_span_otlp_encoder_t otlp;  /* for SINK_OTLP */
     int batch_ok;       /* the batch's opening was written */
-    size_t batch_spans;
     http_client_req_t *req; /* the request in flight */
     int status;             /* its response status; 0 before the head */
     int timed_out;
@@ -80,7 +98,7 @@ struct export {
     int next_ring;          /* the first ring drained by the next batch (fairness) */
     uint64_t last_drain_ms;
     uint64_t next_delay_ms;
-    int drain_wanted;       /* the timer fired while a request was in flight */
+    int drain_wanted;       /* the timer fired while no sink could take a batch */
     int stopping;
     int stop_expired;
     int finished;
@@ -90,7 +108,7 @@ struct export {
     int open_handles;
 };
 
-static void run_after_requests(export_t *e);
+static void after_request(export_t *e);
 
 /* ---- helpers ---- */
 
@@ -100,6 +118,25 @@ static int in_flight(const export_t *e)
         if (e->sinks[i].req)
             return 1;
     return 0;
+}
+
+/* The flight the next batch is encoded into: the one not in flight, or NULL when a batch
+ * already waits behind the one in flight. */
+static flight_t *free_flight(sink_t *k)
+{
+    if (k->waiting)
+        return NULL;
+    return k->sending == &k->flights[0] ? &k->flights[1] : &k->flights[0];
+}
+
+/* 1 when a drain would reach an exporter: a sink with a free flight, or the log when it is
+ * the only exporter (next to sinks, the log follows their pace and sees every span drained). */
+static int can_take(const export_t *e)
+{
+    for (int i = 0; i < e->sink_count; i++)
+        if (!e->sinks[i].waiting)
+            return 1;
+    return e->sink_count == 0;
 }
 
 static size_t total_pending(export_t *e)
@@ -129,11 +166,13 @@ static void plan_next(export_t *e, size_t arrived, size_t left, uint64_t elapsed
         e->next_delay_ms = d;
 }
 
-static int batch_begin(sink_t *k, base_slice_t service)
+static int batch_begin(sink_t *k, flight_t *f, base_slice_t service)
 {
+    f->body.len = 0;
+    f->spans = 0;
     if (k->kind == SINK_OTLP)
-        return diag_span_otlp_begin(&k->otlp, &k->body, service);
-    return diag_span_encode_begin(&k->zipkin, &k->body, service);
+        return diag_span_otlp_begin(&k->otlp, &f->body, service);
+    return diag_span_encode_begin(&k->zipkin, &f->body, service);
 }
 
 static int batch_add(sink_t *k, const diag_span_t *s)
@@ -141,13 +180,13 @@ static int batch_add(sink_t *k, const diag_span_t *s)
     return k->kind == SINK_OTLP ? diag_span_otlp_add(&k->otlp, s) : diag_span_encode_add(&k->zipkin, s);
 }
 
-static int batch_end(sink_t *k)
+static int batch_end(sink_t *k, flight_t *f)
 {
     if (k->kind == SINK_OTLP)
-        return diag_span_otlp_end(&k->otlp, &k->payload);
+        return diag_span_otlp_end(&k->otlp, &f->payload);
     if (diag_span_encode_end(&k->zipkin) != 0)
         return -1;
-    k->payload = base_buf_slice(&k->body);
+    f->payload = base_buf_slice(&f->body);
     return 0;
 }
 
@@ -161,8 +200,10 @@ static void encode_one(export_t *e, const diag_span_t *s)
     }
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
+        if (!k->filling)
+            continue; /* counted as a whole in run_batch() */
         if (k->batch_ok && batch_add(k, s) == 0)
-            k->batch_spans++;
+            k->filling->spans++;
         else
             diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, 1); /* out of memory */
     }
@@ -173,13 +214,13 @@ static int batch_full(const export_t *e, size_t n)
     if (n >= EXPORT_BATCH_MAX_SPANS)
         return 1;
     for (int i = 0; i < e->sink_count; i++)
-        if (e->sinks[i].body.len >= EXPORT_BATCH_MAX_BYTES)
+        if (e->sinks[i].filling && e->sinks[i].filling->body.len >= EXPORT_BATCH_MAX_BYTES)
             return 1;
     return 0;
 }
 
-/* Moves up to one batch out of the rings, encoded into each sink's body (and written to the
- * log for stdout). Returns the number of spans taken. */
+/* Moves up to one batch out of the rings, encoded into the free flight of each sink that has
+ * one (and written to the log for stdout). Returns the number of spans taken. */
 static size_t fill_batch(export_t *e)
 {
     uint64_t now = uv_now(e->loop);
@@ -189,9 +230,9 @@ static size_t fill_batch(export_t *e)
     base_slice_t service = base_slice_cstr(e->service);
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
-        k->body.len = 0;
-        k->batch_spans = 0;
-        k->batch_ok = batch_begin(k, service) == 0;
+        k->filling = free_flight(k);
+        if (k->filling)
+            k->batch_ok = batch_begin(k, k->filling, service) == 0;
     }
     size_t n = 0, left = 0;
     for (int r = 0; r < e->ring_count; r++) {
@@ -210,9 +251,10 @@ static size_t fill_batch(export_t *e)
     e->next_ring = (e->next_ring + 1) % e->ring_count;
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
-        if (k->batch_spans && (!k->batch_ok || batch_end(k) != 0)) {
-            diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, k->batch_spans);
-            k->batch_spans = 0;
+        flight_t *f = k->filling;
+        if (f && f->spans && (!k->batch_ok || batch_end(k, f) != 0)) {
+            diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, f->spans);
+            f->spans = 0;
         }
     }
     return n;
@@ -236,6 +278,19 @@ static void note_failure(sink_t *k, size_t spans, const char *why)
     k->dropped_since_warn = 0;
 }
 
+/* A waiting batch given up at the stop deadline: an export failure, added to the spans the
+ * warning for its cancelled request in flight reports. */
+static void drop_waiting(sink_t *k)
+{
+    flight_t *f = k->waiting;
+    k->waiting = NULL;
+    diag_span_count(DIAG_SPAN_DROPPED_EXPORT_FAILED, f->spans);
+    k->dropped_since_warn += f->spans;
+    f->spans = 0;
+}
+
+static void send_flight(sink_t *k, flight_t *f);
+
 static void on_req_head(http_client_req_t *req, void *ud, int status, const http_headers_t *headers)
 {
     (void)req;
@@ -250,8 +305,10 @@ static void on_req_done(http_client_req_t *req, void *ud, int err, const char *e
     export_t *e = k->e;
     uv_timer_stop(&k->timer);
     k->req = NULL;
-    size_t spans = k->batch_spans;
-    k->batch_spans = 0;
+    flight_t *f = k->sending;
+    k->sending = NULL;
+    size_t spans = f->spans;
+    f->spans = 0;
     char why[160];
     if (err == 0 && k->status >= 200 && k->status < 300) {
         diag_span_count(k->exported, spans);
@@ -267,7 +324,13 @@ static void on_req_done(http_client_req_t *req, void *ud, int err, const char *e
             snprintf(why, sizeof why, "HTTP status %d", k->status);
         note_failure(k, spans, why);
     }
-    run_after_requests(e);
+    if (k->waiting) {
+        /* the next batch is ready: no waiting for the timer */
+        flight_t *next = k->waiting;
+        k->waiting = NULL;
+        send_flight(k, next);
+    }
+    after_request(e);
 }
 
 static void on_req_timeout(uv_timer_t *t)
@@ -279,38 +342,51 @@ static void on_req_timeout(uv_timer_t *t)
     }
 }
 
-static void send_batch(sink_t *k)
+/* POSTs f; the sink has no request in flight. */
+static void send_flight(sink_t *k, flight_t *f)
 {
     static const http_client_cbs_t cbs = { .on_head = on_req_head, .on_done = on_req_done };
     export_t *e = k->e;
-    if (k->batch_spans == 0)
-        return;
     http_headers_t headers = { k->headers, k->header_count, k->header_count };
     k->status = 0;
     k->timed_out = 0;
     k->req = http_client_request(e->client, k->target.host, k->target.port, BASE_SLICE_LIT("POST"),
-                                 base_slice_cstr(k->target.target), &headers, (int64_t)k->payload.len, &cbs, k);
+                                 base_slice_cstr(k->target.target), &headers, (int64_t)f->payload.len, &cbs, k);
     if (!k->req) {
-        size_t spans = k->batch_spans;
-        k->batch_spans = 0;
+        size_t spans = f->spans;
+        f->spans = 0;
         note_failure(k, spans, "out of memory");
         return;
     }
-    if (http_client_req_write(k->req, k->payload.base, k->payload.len) != 0 || http_client_req_end(k->req) != 0) {
+    k->sending = f;
+    if (http_client_req_write(k->req, f->payload.base, f->payload.len) != 0 || http_client_req_end(k->req) != 0) {
         http_client_req_cancel(k->req); /* on_done counts the batch */
         return;
     }
     uv_timer_start(&k->timer, on_req_timeout, k->timeout_ms, 0);
 }
 
-/* One batch out of the rings and to every sink. Returns the spans taken. */
+/* One batch out of the rings: sent at once by a sink with nothing in flight, left waiting by
+ * a sink with a request in flight, and counted as dropped_queue_full by a sink that already
+ * has a batch waiting. Returns the spans taken. */
 static size_t run_batch(export_t *e)
 {
     size_t n = fill_batch(e);
-    if (n == 0)
-        return 0;
-    for (int i = 0; i < e->sink_count; i++)
-        send_batch(&e->sinks[i]);
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        flight_t *f = k->filling;
+        k->filling = NULL;
+        if (!f) {
+            if (n)
+                diag_span_count(DIAG_SPAN_DROPPED_QUEUE_FULL, n);
+        } else if (f->spans == 0) {
+            continue; /* nothing to send: the flight stays free */
+        } else if (k->req) {
+            k->waiting = f;
+        } else {
+            send_flight(k, f);
+        }
+    }
     return n;
 }
 
@@ -319,8 +395,8 @@ static size_t run_batch(export_t *e)
 static void on_tick(uv_timer_t *t)
 {
     export_t *e = t->data;
-    if (in_flight(e)) {
-        e->drain_wanted = 1; /* run_after_requests() drains */
+    if (!can_take(e)) {
+        e->drain_wanted = 1; /* after_request() drains */
         return;
     }
     run_batch(e);
@@ -342,7 +418,10 @@ static void handle_gone(export_t *e)
     for (int i = 0; i < e->sink_count; i++) {
         sink_t *k = &e->sinks[i];
         export_target_free(&k->target);
-        base_buf_free(&k->body);
+        base_buf_free(&k->flights[0].body);
+        base_buf_free(&k->flights[1].body);
+        diag_span_encode_free(&k->zipkin);
+        diag_span_otlp_free(&k->otlp);
         for (size_t j = 0; j < k->header_count; j++) {
             base_free((char *)k->headers[j].name.base);
             base_free((char *)k->headers[j].value.base);
@@ -391,34 +470,34 @@ static void finish(export_t *e)
     close_all(e);
 }
 
-/* Stopping: batch after batch until the rings are empty or the deadline passed. */
+/* Stopping: batch after batch, as long as a sink can take one, until the rings are empty
+ * and every request is over, or the deadline passed. on_req_done comes back here. */
 static void stop_continue(export_t *e)
 {
-    while (!e->stop_expired) {
-        if (run_batch(e) == 0)
-            break;
-        if (in_flight(e))
-            return; /* on_req_done comes back here */
-    }
-    finish(e);
+    while (!e->stop_expired && can_take(e) && run_batch(e) > 0)
+        ;
+    if (!in_flight(e) && (e->stop_expired || total_pending(e) == 0))
+        finish(e);
 }
 
 static void on_stop_deadline(uv_timer_t *t)
 {
     export_t *e = t->data;
     e->stop_expired = 1;
-    for (int i = 0; i < e->sink_count; i++)
-        if (e->sinks[i].req)
-            http_client_req_cancel(e->sinks[i].req);
+    for (int i = 0; i < e->sink_count; i++) {
+        sink_t *k = &e->sinks[i];
+        if (k->waiting)
+            drop_waiting(k);
+        if (k->req)
+            http_client_req_cancel(k->req);
+    }
     if (!in_flight(e))
         finish(e);
 }
 
-/* Every request of the batch is over. */
-static void run_after_requests(export_t *e)
+/* A sink's request is over (and its waiting batch, if any, sent): it can take a batch. */
+static void after_request(export_t *e)
 {
-    if (in_flight(e))
-        return;
     if (e->stopping) {
         stop_continue(e);
     } else if (e->drain_wanted) {
@@ -436,8 +515,7 @@ void export_stop(export_t *e, void (*done_cb)(void *arg), void *arg)
     e->done_arg = arg;
     uv_timer_stop(&e->tick);
     uv_timer_start(&e->stop_timer, on_stop_deadline, EXPORT_STOP_DEADLINE_MS, 0);
-    if (!in_flight(e))
-        stop_continue(e);
+    stop_continue(e);
 }
 
 /* ---- start ---- */
@@ -637,6 +715,6 @@ size_t export_footprint(const export_t *e)
         return 0;
     size_t n = sizeof(*e) + e->line.cap + (size_t)e->ring_count * (sizeof(ring_slot_t) + sizeof(diag_span_t) * DIAG_SPAN_RING_CAP);
     for (int i = 0; i < e->sink_count; i++)
-        n += e->sinks[i].body.cap;
+        n += e->sinks[i].flights[0].body.cap + e->sinks[i].flights[1].body.cap;
     return n;
 }

@@ -3,8 +3,9 @@
  * own http_server_t recording every request): batches reach the Zipkin path (JSON) and
  * /v1/traces (protobuf) with the right content type and headers; a receiver that is down, silent or failing never
  * blocks the producers, raises the export_failed and queue_full counters and keeps memory
- * bounded; export resumes on its own once the receiver is back; stop flushes. Every test ends
- * with no handle left on its loop.
+ * bounded; export resumes on its own once the receiver is back; stop flushes. A receiver that
+ * holds its answers does not stop the rings from being drained into the second buffer, and a
+ * stuck one does not stop the other exporter. Every test ends with no handle left on its loop.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -34,6 +35,7 @@
 
 #define WORKERS 2
 #define MAX_REQS 256
+#define MAX_HELD 16
 
 /* ================================ the receiver ================================ */
 
@@ -48,6 +50,9 @@ typedef struct receiver {
     http_server_t *server;
     http_listener_shared_t shared;
     int status; /* answer; 200 by default */
+    int hold;   /* 1: requests are recorded but not answered until rx_release() */
+    http_exchange_t *held[MAX_HELD];
+    int nheld;
     req_rec_t reqs[MAX_REQS];
     int nreqs;
     int idle;
@@ -98,6 +103,19 @@ static void rx_data(http_exchange_t *ex, base_slice_t chunk)
 
 static receiver_t *rx_of(http_exchange_t *ex);
 
+/* A held exchange whose connection died (the exporter cancelled, or the receiver closed). */
+static void rx_on_abort(http_exchange_t *ex, http_abort_reason_t why)
+{
+    (void)why;
+    receiver_t *rx = rx_of(ex);
+    for (int i = 0; i < rx->nheld; i++)
+        if (rx->held[i] == ex) {
+            memmove(&rx->held[i], &rx->held[i + 1], (size_t)(rx->nheld - i - 1) * sizeof(rx->held[0]));
+            rx->nheld--;
+            return;
+        }
+}
+
 static void rx_end(http_exchange_t *ex)
 {
     receiver_t *rx = rx_of(ex);
@@ -111,7 +129,22 @@ static void rx_end(http_exchange_t *ex)
         copy_header(ex, "x-api-key", r->api_key, sizeof r->api_key);
         r->spans = count_spans(r->path, b->base, len);
     }
+    if (rx->hold && rx->nheld < MAX_HELD) {
+        ex->on_abort = rx_on_abort;
+        rx->held[rx->nheld++] = ex;
+        return;
+    }
     http_exchange_respond(ex, rx->status, "text/plain", BASE_SLICE_LIT(""));
+}
+
+/* Answers every held request, oldest first. */
+static void rx_release(receiver_t *rx)
+{
+    for (int i = 0; i < rx->nheld; i++) {
+        rx->held[i]->on_abort = NULL;
+        http_exchange_respond(rx->held[i], rx->status, "text/plain", BASE_SLICE_LIT(""));
+    }
+    rx->nheld = 0;
 }
 
 static const http_body_cbs_t rx_cbs = { rx_data, rx_end };
@@ -438,7 +471,8 @@ static void test_receiver_down_then_back(void **state)
     set_otlp(&e, port, 0);
     env_start(&e);
     diag_span_stats_t before = stats();
-    size_t fp0 = export_footprint(e.exp), bound = fp0 + 2 * (EXPORT_BATCH_MAX_BYTES + 256 * 1024);
+    /* two exporters, two batch buffers each */
+    size_t fp0 = export_footprint(e.exp), bound = fp0 + 4 * (EXPORT_BATCH_MAX_BYTES + 256 * 1024);
 
     /* nobody listens: every batch fails fast; the producer never waits */
     for (int round = 0; round < 30; round++) {
@@ -592,6 +626,170 @@ static void test_stop_flushes(void **state)
     env_finish(&e, &rx);
 }
 
+typedef struct held_want {
+    receiver_t *rx;
+    int n;
+} held_want_t;
+
+static int got_held(void *arg)
+{
+    held_want_t *w = arg;
+    return w->rx->nheld >= w->n;
+}
+
+typedef struct ring_want {
+    diag_span_ring_t *ring;
+    size_t at_most;
+} ring_want_t;
+
+/* The exporter took the ring's spans down to at_most. */
+static int ring_drained(void *arg)
+{
+    ring_want_t *w = arg;
+    return diag_span_ring_pending(w->ring) <= w->at_most;
+}
+
+static void test_slow_receiver_does_not_stop_draining(void **state)
+{
+    (void)state;
+    env_t e;
+    receiver_t rx;
+    env_init(&e);
+    int port = rx_start(&rx, &e.loop, 0);
+    rx.hold = 1;
+    set_zipkin(&e, port);
+    env_start(&e);
+    diag_span_stats_t before = stats();
+
+    /* the first batch goes out and its answer is held */
+    push(&e, 0, 10);
+    held_want_t first = { &rx, 1 };
+    run_until(&e, got_held, &first, 2000);
+    size_t fp_one = export_footprint(e.exp);
+
+    /* spans keep coming: they are drained into the second buffer while it is in flight */
+    assert_int_equal(push(&e, 0, 500), 500);
+    ring_want_t drained = { e.rings[0], 0 };
+    run_until(&e, ring_drained, &drained, 2000);
+    assert_int_equal(rx.nreqs, 1); /* the new batch waits behind the one in flight */
+    assert_int_equal(rx.nheld, 1);
+    assert_true(export_footprint(e.exp) >= fp_one + 500 * 100); /* both buffers are counted */
+
+    /* one in flight, one waiting: the ring is not drained, and nothing is dropped */
+    assert_int_equal(push(&e, 0, 600), 600);
+    run_for(&e, EXPORT_INTERVAL_MS + 100);
+    assert_int_equal(diag_span_ring_pending(e.rings[0]), 600);
+    assert_int_equal(rx.nreqs, 1);
+    assert_int_equal(stats().dropped_queue_full, before.dropped_queue_full);
+
+    /* the answer comes: the waiting batch goes at once, then the rest */
+    rx.hold = 0;
+    rx_release(&rx);
+    counts_t all = { before, 1110, 0, 0, 0 };
+    run_until(&e, counts_reached, &all, 5000);
+    diag_span_stats_t after = stats();
+    assert_int_equal(after.exported_zipkin - before.exported_zipkin, 1110);
+    assert_int_equal(after.dropped_queue_full, before.dropped_queue_full);
+    assert_int_equal(after.dropped_export_failed, before.dropped_export_failed);
+    assert_int_equal(rx_spans(&rx, "/api/v2/spans"), 1110);
+    assert_true(rx.nreqs >= 3);
+    assert_int_equal(rx.reqs[0].spans, 10);
+    assert_int_equal(rx.reqs[1].spans, 500);
+    for (int i = 0; i < rx.nreqs; i++)
+        assert_true(rx.reqs[i].spans > 0 && rx.reqs[i].spans <= EXPORT_BATCH_MAX_SPANS);
+    env_finish(&e, &rx);
+}
+
+static void test_stuck_receiver_does_not_stop_the_other(void **state)
+{
+    (void)state;
+    env_t e;
+    receiver_t rx;
+    env_init(&e);
+    /* Zipkin: a listener that never accepts, so its request stays in flight (10 s timeout);
+     * OTLP: a receiver that answers at once */
+    int bh = bind_port(0);
+    assert_int_equal(listen(bh, 64), 0);
+    set_zipkin(&e, fd_port(bh));
+    set_otlp(&e, rx_start(&rx, &e.loop, 0), 0);
+    env_start(&e);
+    diag_span_stats_t before = stats();
+
+    /* four batches' worth: Zipkin takes the first (in flight) and the second (waiting), and
+     * counts the rest as dropped_queue_full; OTLP gets them all */
+    assert_int_equal(push(&e, 0, 1000), 1000);
+    assert_int_equal(push(&e, 1, 1000), 1000);
+    counts_t c = { before, 0, 2000, 0, 0 };
+    run_until(&e, counts_reached, &c, 5000);
+    assert_int_equal(rx_spans(&rx, "/v1/traces"), 2000);
+    diag_span_stats_t mid = stats();
+    assert_int_equal(mid.exported_zipkin, before.exported_zipkin);
+    assert_int_equal(mid.dropped_queue_full - before.dropped_queue_full, 2000 - 2 * EXPORT_BATCH_MAX_SPANS);
+    assert_int_equal(mid.dropped_export_failed, before.dropped_export_failed);
+
+    /* and it goes on: every later batch reaches OTLP and is counted as dropped for Zipkin */
+    for (int round = 1; round <= 2; round++) {
+        assert_int_equal(push(&e, round % 2, 300), 300);
+        counts_t more = { before, 0, 2000 + 300 * (uint64_t)round, 0, 0 };
+        run_until(&e, counts_reached, &more, 5000);
+    }
+    diag_span_stats_t late = stats();
+    assert_int_equal(rx_spans(&rx, "/v1/traces"), 2600);
+    assert_int_equal(late.exported_otlp - before.exported_otlp, 2600);
+    assert_int_equal(late.exported_zipkin, before.exported_zipkin);
+    assert_int_equal(late.dropped_queue_full - before.dropped_queue_full, 2600 - 2 * EXPORT_BATCH_MAX_SPANS);
+
+    /* stop: at the deadline Zipkin's request in flight and its waiting batch fail */
+    uint64_t t0 = uv_now(&e.loop);
+    export_stop(e.exp, on_stopped, &e);
+    e.exp = NULL;
+    run_until(&e, is_stopped, &e, EXPORT_STOP_DEADLINE_MS + 3000);
+    uint64_t took = uv_now(&e.loop) - t0;
+    assert_true(took >= EXPORT_STOP_DEADLINE_MS - 50 && took <= EXPORT_STOP_DEADLINE_MS + 1000);
+    diag_span_stats_t end = stats();
+    assert_int_equal(end.dropped_export_failed - before.dropped_export_failed, 2 * EXPORT_BATCH_MAX_SPANS);
+    assert_int_equal(end.exported_otlp - before.exported_otlp, 2600);
+    env_finish(&e, &rx);
+    close(bh);
+}
+
+static void test_stop_sends_the_waiting_batch(void **state)
+{
+    (void)state;
+    env_t e;
+    receiver_t rx;
+    env_init(&e);
+    int port = rx_start(&rx, &e.loop, 0);
+    rx.hold = 1;
+    set_zipkin(&e, port);
+    env_start(&e);
+    diag_span_stats_t before = stats();
+    push(&e, 0, 10);
+    held_want_t first = { &rx, 1 };
+    run_until(&e, got_held, &first, 2000);
+    push(&e, 1, 300);
+    ring_want_t drained = { e.rings[1], 0 };
+    run_until(&e, ring_drained, &drained, 2000); /* a batch waits behind the held one */
+    push(&e, 0, 200);                            /* and these stay in the ring */
+
+    export_stop(e.exp, on_stopped, &e);
+    e.exp = NULL;
+    run_for(&e, 100);
+    assert_false(e.stopped); /* waiting for the answer */
+    rx.hold = 0;
+    rx_release(&rx);
+    uint64_t took = run_until(&e, is_stopped, &e, EXPORT_STOP_DEADLINE_MS + 3000);
+    assert_true(took < EXPORT_STOP_DEADLINE_MS); /* done when the rings are, not at the deadline */
+    diag_span_stats_t after = stats();
+    assert_int_equal(rx_spans(&rx, "/api/v2/spans"), 510);
+    assert_int_equal(after.exported_zipkin - before.exported_zipkin, 510);
+    assert_int_equal(after.dropped_export_failed, before.dropped_export_failed);
+    assert_int_equal(after.dropped_queue_full, before.dropped_queue_full);
+    for (int r = 0; r < WORKERS; r++)
+        e.rings[r] = NULL; /* freed with the exporter */
+    env_finish(&e, &rx);
+}
+
 static void test_not_started(void **state)
 {
     (void)state;
@@ -685,6 +883,9 @@ int main(void)
         cmocka_unit_test(test_non_2xx_is_a_failure),
         cmocka_unit_test(test_silent_receiver_times_out),
         cmocka_unit_test(test_stop_flushes),
+        cmocka_unit_test(test_slow_receiver_does_not_stop_draining),
+        cmocka_unit_test(test_stuck_receiver_does_not_stop_the_other),
+        cmocka_unit_test(test_stop_sends_the_waiting_batch),
         cmocka_unit_test(test_not_started),
         cmocka_unit_test(test_stdout),
     };

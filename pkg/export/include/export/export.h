@@ -14,9 +14,12 @@
  * Failures never reach the request path: a batch the endpoint does not accept (connection
  * refused, timeout, non-2xx) is dropped and counted (DIAG_SPAN_DROPPED_EXPORT_FAILED), a
  * warning is logged at most every 30 s per exporter (scope dapr.runtime.diagnostics), and the
- * next batch tries again. While a request is in flight the rings keep filling; a full ring
- * drops (DIAG_SPAN_DROPPED_QUEUE_FULL). Memory is the rings plus one bounded batch buffer per
- * exporter, whatever the load or the collector does.
+ * next batch tries again. Each exporter holds at most one batch in flight and one waiting
+ * behind it; the rings keep being drained while a request is in flight, and an exporter that
+ * has both taken skips a batch, counting its spans as DIAG_SPAN_DROPPED_QUEUE_FULL, so one
+ * slow collector does not hold back the other. Only while no exporter can take a batch do the
+ * rings keep filling; a full ring drops (DIAG_SPAN_DROPPED_QUEUE_FULL). Memory is the rings
+ * plus two bounded batch buffers per exporter, whatever the load or the collectors do.
  */
 #ifndef EXPORT_EXPORT_H
 #define EXPORT_EXPORT_H
@@ -56,15 +59,17 @@ export_t *export_start(uv_loop_t *main_loop, const config_t *cfg, int worker_cou
 
 /*
  * Stops: drains the rings and sends what they hold, batch after batch, for at most
- * EXPORT_STOP_DEADLINE_MS (a request still in flight then is cancelled, and spans left are
- * counted as export failures); then closes every handle. done_cb(arg) runs on the loop, on a
+ * EXPORT_STOP_DEADLINE_MS (a request still in flight then is cancelled, and its spans, those
+ * of a batch waiting behind it and those left in the rings are counted as export failures);
+ * then closes every handle. done_cb(arg) runs on the loop, on a
  * later turn, once everything is closed; after it returns the exporter and its rings are
  * freed. Call it once, after every worker has stopped producing (unbound its ring or ended).
  * e may be NULL: then nothing happens and done_cb is not called. done_cb may be NULL.
  */
 void export_stop(export_t *e, void (*done_cb)(void *arg), void *arg);
 
-/* Bytes the exporter holds (rings and batch buffers), for tests and metrics. */
+/* Bytes the exporter holds (rings and both batch buffers of each exporter), for tests and
+ * metrics. */
 size_t export_footprint(const export_t *e);
 
 #endif
