@@ -123,6 +123,11 @@ int diag_span_add_attr(diag_span_t *s, base_slice_t key, base_slice_t value)
     for (unsigned i = 0; i < s->attr_count; i++)
         if (base_slice_eq(diag_span_text(s, s->attrs[i].key), key))
             return put_text(s, &s->attrs[i].value, value, 1);
+    return diag_span_add_attr_new(s, key, value);
+}
+
+int diag_span_add_attr_new(diag_span_t *s, base_slice_t key, base_slice_t value)
+{
     if (s->attr_count >= DIAG_SPAN_MAX_ATTRS || key.len == 0)
         return -1;
     diag_span_attr_t *a = &s->attrs[s->attr_count];

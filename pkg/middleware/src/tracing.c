@@ -82,22 +82,23 @@ static void record_span(mw_exchange_t *x)
     }
     char status[12];
     base_slice_t status_text = diag_status_label(ex->res.status, status);
+    /* constant keys, each added once: no search for them */
     if (invoke) {
-        diag_span_add_attr(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
-        diag_span_add_attr(s, BASE_SLICE_LIT("net.peer.name"), x->invoke_app);
+        diag_span_add_attr_new(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
+        diag_span_add_attr_new(s, BASE_SLICE_LIT("net.peer.name"), x->invoke_app);
     }
     base_slice_t api[] = { req->method, BASE_SLICE_LIT(" "), req->path };
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), base_slice_join(buf, sizeof buf, api, 3));
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
-    diag_span_add_attr(s, BASE_SLICE_LIT("dapr.status_code"), status_text);
-    diag_span_add_attr(s, BASE_SLICE_LIT("http.request.method"), req->method);
-    diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), req->target);
+    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.api"), base_slice_join(buf, sizeof buf, api, 3));
+    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
+    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.status_code"), status_text);
+    diag_span_add_attr_new(s, BASE_SLICE_LIT("http.request.method"), req->method);
+    diag_span_add_attr_new(s, BASE_SLICE_LIT("url.full"), req->target);
     base_slice_t addr, port;
     split_peer(req->peer, &addr, &port);
     if (addr.len)
-        diag_span_add_attr(s, BASE_SLICE_LIT("server.address"), addr);
+        diag_span_add_attr_new(s, BASE_SLICE_LIT("server.address"), addr);
     if (port.len)
-        diag_span_add_attr(s, BASE_SLICE_LIT("server.port"), port);
+        diag_span_add_attr_new(s, BASE_SLICE_LIT("server.port"), port);
     /* the caller's own dapr-* headers become attributes (daprd's userDefinedHTTPHeaders) */
     for (size_t i = 0; i < req->headers.len; i++) {
         base_slice_t k = req->headers.items[i].name;

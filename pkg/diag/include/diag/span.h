@@ -102,6 +102,9 @@ int diag_span_set_name(diag_span_t *s, base_slice_t name);
 /* Adds a string attribute. A key already present gets the new value (keys stay unique, as
  * OTLP requires). */
 int diag_span_add_attr(diag_span_t *s, base_slice_t key, base_slice_t value);
+/* Adds a string attribute whose key the caller knows is not there yet (a constant key, added
+ * once): the same as diag_span_add_attr() without the search for the key. */
+int diag_span_add_attr_new(diag_span_t *s, base_slice_t key, base_slice_t value);
 /* Status ERROR with a description (may be empty). */
 int diag_span_set_error(diag_span_t *s, base_slice_t message);
 
