@@ -24,6 +24,10 @@ uint64_t base_key_hash(uint64_t h, const base_slice_t *pieces, size_t n)
             h = base_hash_mix(h, v);
         }
     }
+    /* the finaliser of MurmurHash3: every input bit reaches every output bit */
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
     return h;
 }
 

@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "base/utf8.h"
 #include "span_memo.h"
 
@@ -244,10 +245,30 @@ static void memo_keep(tree_t *t, span_memo_t *memo, const span_memo_key_t *k, cJ
         (void)span_memo_put(memo, k, base_slice_cstr(t->room));
 }
 
-/* The span's tree. With a memo, its localEndpoint and its tags are printed once per distinct
- * value (see span_memo.h), and copied into every span after that. */
-static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_name, span_memo_t *memo)
+/* Keeps what cJSON printed for the localEndpoint of the encoder's service, printed alone where
+ * the span will be printed. Without memory, the next span builds it again. */
+static void keep_endpoint(tree_t *t, diag_span_encoder_t *e, base_slice_t service, cJSON *endpoint)
 {
+    base_free(e->endpoint);
+    base_free(e->endpoint_for);
+    e->endpoint = e->endpoint_for = NULL;
+    if (!cJSON_PrintPreallocated(endpoint, t->room, (int)t->room_len, 0))
+        return;
+    e->endpoint = base_strndup(t->room, strlen(t->room));
+    e->endpoint_for = base_strndup(service.base, service.len);
+    e->endpoint_for_len = service.len;
+    if (!e->endpoint || !e->endpoint_for) {
+        base_free(e->endpoint);
+        base_free(e->endpoint_for);
+        e->endpoint = e->endpoint_for = NULL;
+    }
+}
+
+/* The span's tree. With an encoder, its localEndpoint is printed once per service name and its
+ * tags once per distinct set (see span_memo.h); both are copied into every span after that. */
+static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_name, diag_span_encoder_t *e)
+{
+    span_memo_t *memo = e && !e->memo_off ? e->memo : NULL;
     cJSON *o = node_new(t, cJSON_Object, NULL);
     add_raw(t, o, "traceId", scratch_hex(t, s->trace_id, sizeof s->trace_id));
     add_raw(t, o, "id", scratch_hex(t, s->span_id, sizeof s->span_id));
@@ -265,15 +286,16 @@ static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_
     add_raw(t, o, "duration", scratch_u64(t, dur ? dur : 1));
     /* the service name is copied (and repaired) only when something is built from it */
     const char *service = NULL;
-    span_memo_key_t k;
-    if (memo)
-        span_memo_key_text(&k, service_name);
-    if (!memo_raw(t, o, "localEndpoint", memo, &k)) {
+    if (e && e->endpoint && base_slice_eq(base_slice(e->endpoint_for, e->endpoint_for_len), service_name)) {
+        add_raw(t, o, "localEndpoint", e->endpoint); /* printed by cJSON for an earlier span */
+    } else {
         service = scratch_text(t, service_name.base, service_name.len);
         cJSON *endpoint = add_object(t, o, "localEndpoint");
         add_string(t, endpoint, "serviceName", service);
-        memo_keep(t, memo, &k, endpoint);
+        if (e)
+            keep_endpoint(t, e, service_name, endpoint);
     }
+    span_memo_key_t k;
     if (memo)
         span_memo_key(&k, s, service_name, 1);
     if (!memo_raw(t, o, "tags", memo, &k)) {
@@ -328,7 +350,7 @@ int diag_span_encode_add(diag_span_encoder_t *e, const diag_span_t *s)
         return -1;
     if (!e->memo && !e->memo_off && !(e->memo = span_memo_new()))
         e->memo_off = 1;
-    cJSON *tree = zipkin_tree(&t, s, e->service, e->memo_off ? NULL : e->memo);
+    cJSON *tree = zipkin_tree(&t, s, e->service, e);
     size_t len = out->len;
     if (lead)
         out->base[out->len++] = ',';
@@ -358,7 +380,10 @@ int diag_span_encode_zipkin_object(base_buf_t *out, const diag_span_t *s, base_s
 void diag_span_encode_free(diag_span_encoder_t *e)
 {
     span_memo_free(e->memo);
+    base_free(e->endpoint);
+    base_free(e->endpoint_for);
     e->memo = NULL;
+    e->endpoint = e->endpoint_for = NULL;
 }
 
 void diag_span_encode_memo_off(diag_span_encoder_t *e)

@@ -57,25 +57,19 @@ void span_memo_free(span_memo_t *m)
 void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, int with_status)
 {
     unsigned count = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
-    size_t lo = DIAG_SPAN_TEXT_MAX, hi = 0;
+    /* Every attribute's text lies at or after the first one's key: the builders append, and a
+     * replaced value is written over its own old bytes or appended. The text ends with the
+     * last byte any attribute uses (a status message set afterwards is not part of it). */
+    size_t lo = count ? s->attrs[0].key.off : 0, hi = lo;
     for (unsigned i = 0; i < count; i++) {
         const diag_span_attr_t *a = &s->attrs[i];
-        lo = BASE_MIN(lo, BASE_MIN(a->key.off, a->value.off));
         hi = BASE_MAX(hi, BASE_MAX((size_t)a->key.off + a->key.len, (size_t)a->value.off + a->value.len));
     }
-    if (lo > hi)
-        lo = hi = 0;
-    uint16_t *t = k->table;
-    for (unsigned i = 0; i < count; i++, t += 4) {
-        const diag_span_attr_t *a = &s->attrs[i];
-        t[0] = (uint16_t)(a->key.off - lo);
-        t[1] = a->key.len;
-        t[2] = (uint16_t)(a->value.off - lo);
-        t[3] = a->value.len;
-    }
+    hi = BASE_MIN(hi, (size_t)s->text_len);
+    lo = BASE_MIN(lo, hi);
     size_t n = 0;
-    k->pieces[n++] = base_slice((const char *)k->table, (size_t)count * 4 * sizeof(uint16_t));
     k->pieces[n++] = base_slice(s->text + lo, hi - lo);
+    k->pieces[n++] = base_slice((const char *)s->attrs, count * sizeof s->attrs[0]);
     k->pieces[n++] = extra;
     if (with_status) {
         k->pieces[n++] = base_slice((const char *)&s->status, 1);
@@ -83,15 +77,10 @@ void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra,
                                                                : base_slice("", 0);
     }
     k->n = n;
-    /* the piece count is mixed in: a key with the status is never one without */
-    k->hash = base_key_hash(base_hash_mix(BASE_KEY_SEED, n), k->pieces, n);
-}
-
-void span_memo_key_text(span_memo_key_t *k, base_slice_t text)
-{
-    k->pieces[0] = text;
-    k->n = 1;
-    k->hash = base_key_hash(base_hash_mix(BASE_KEY_SEED, 1), k->pieces, 1);
+    /* Only the text is hashed (with the piece and attribute counts): the table is compared on a
+     * hit but rarely tells two keys apart whose text is the same. */
+    k->hash = base_key_hash(base_hash_mix(BASE_KEY_SEED, n << 8 | count), k->pieces, 1);
+    k->hash = base_key_hash(k->hash, k->pieces + 2, n - 2);
 }
 
 int span_memo_get(span_memo_t *m, const span_memo_key_t *k, base_slice_t *out)

@@ -26,8 +26,8 @@
 #define SPAN_MEMO_SLOTS 256u
 #define SPAN_MEMO_WAYS 2u /* a key goes to set (hash % (SLOTS / WAYS)) */
 #define SPAN_MEMO_BUDGET ((size_t)128 * 1024)
-/* Pieces of a key: the attribute table, the text it points into, one more, the status and
- * its message. */
+/* Pieces of a key: the text the attributes point into, the attribute table, one more, the
+ * status and its message. */
 #define SPAN_MEMO_PIECES_MAX 5
 
 typedef struct span_memo span_memo_t;
@@ -41,15 +41,13 @@ typedef struct span_memo_stats {
 } span_memo_stats_t;
 
 /*
- * A memo key: the span's attribute table with offsets made relative to the first byte any of
- * them uses, the text from that byte to the last one used, and the rest as pieces. Two spans
- * with equal keys have equal attributes, key for key and value for value (bytes between the
- * attributes, which nothing reads, may only make equal attributes miss). The pieces point into
- * the span's text and into the key itself: a key is good as long as its span, and is not
- * copied.
+ * A memo key: the span's text from its first attribute's key to its end, its attribute table
+ * as it is (absolute offsets into that text), and the rest as pieces. Two spans with equal keys
+ * have equal attributes, key for key and value for value; spans with equal attributes but text
+ * laid out differently (another name length before them, a longer value replaced) only miss.
+ * The pieces point into the span: a key is good as long as its span.
  */
 typedef struct span_memo_key {
-    uint16_t table[4 * DIAG_SPAN_MAX_ATTRS]; /* per attribute: key offset, length, value offset, length */
     base_slice_t pieces[SPAN_MEMO_PIECES_MAX];
     size_t n;
     uint64_t hash;
@@ -62,9 +60,6 @@ void span_memo_free(span_memo_t *m);
 /* The key of s's attributes (in order), with `extra` as one more piece (the Zipkin encoder's
  * service name; empty for none) and, when with_status, the status and its message. */
 void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, int with_status);
-
-/* The key of one piece of text alone (never equal to a span's key). */
-void span_memo_key_text(span_memo_key_t *k, base_slice_t text);
 
 /*
  * Looks the key up. 1: *out is the output kept for it (valid until the next span_memo_put()),

@@ -17,15 +17,16 @@
 #define BASE_KEY_PIECE_MAX UINT16_MAX
 #define BASE_KEY_SEED 0xcbf29ce484222325ull
 
-/* One step of the hash: mixes 8 bytes into h. */
+/* One step of the hash: mixes 8 bytes into h (a rotation, a xor and a multiplication, as
+ * FxHash does; base_key_hash() spreads the result over all 64 bits at the end). */
 static inline uint64_t base_hash_mix(uint64_t h, uint64_t v)
 {
-    h = (h ^ v) * 0x9e3779b97f4a7c15ull;
-    return h ^ (h >> 32);
+    return (((h << 5) | (h >> 59)) ^ v) * 0x517cc1b727220a95ull;
 }
 
-/* Mixes the pieces, each with its length, into h (eight bytes at a time). Start from
- * BASE_KEY_SEED, or from it mixed with anything that tells tables apart. */
+/* Mixes the pieces, each with its length, into h (eight bytes at a time), then spreads the
+ * result so that any of its bits may pick a bucket. Start from BASE_KEY_SEED, or from it mixed
+ * with anything that tells tables apart. */
 uint64_t base_key_hash(uint64_t h, const base_slice_t *pieces, size_t n);
 
 /* The packed size of the pieces, or SIZE_MAX when one is longer than BASE_KEY_PIECE_MAX. */

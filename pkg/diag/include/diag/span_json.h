@@ -15,8 +15,8 @@
  * No I/O and no shared state: an encoder belongs to one thread at a time, and cJSON's global
  * hooks are neither used nor changed, so any thread may encode while others use cJSON. A batch
  * encoder keeps a bounded memo of the tags it printed (span_memo.h: 128 KiB at most), so a
- * span whose tags repeat an earlier span's costs no printing of them; it lives across batches
- * until diag_span_encode_free(). Nothing else is allocated but the growth of the caller's
+ * span whose tags repeat an earlier span's costs no printing of them, and the localEndpoint it
+ * printed for the service; they live across batches until diag_span_encode_free(). Nothing else is allocated but the growth of the caller's
  * buffer (and about 2 KiB of stack). Each returns 0, or -1 when the buffer cannot grow (the
  * buffer then holds what it held before that call). For the time of the call a span
  * reserves its worst case in the buffer (at most 11 KiB, plus 15 bytes per byte of the service
@@ -42,6 +42,9 @@ typedef struct diag_span_encoder {
     size_t count;         /* spans added so far */
     struct span_memo *memo; /* created by the first span; NULL without memory */
     int memo_off;           /* 1: none could be created, or diag_span_encode_memo_off() */
+    char *endpoint;         /* the localEndpoint object cJSON printed, for endpoint_for */
+    char *endpoint_for;     /* the service name it was printed for (not NUL-terminated) */
+    size_t endpoint_for_len;
 } diag_span_encoder_t;
 
 /* Starts a batch, a JSON array: appends its "[". */
