@@ -241,8 +241,10 @@ static int memo_raw(tree_t *t, cJSON *parent, const char *key, span_memo_t *memo
  * (the room holds the whole span, so it holds any part of it), and keeps it. */
 static void memo_keep(tree_t *t, span_memo_t *memo, const span_memo_key_t *k, cJSON *value)
 {
-    if (memo && t->memo_rc == 0 && cJSON_PrintPreallocated(value, t->room, (int)t->room_len, 0))
-        (void)span_memo_put(memo, k, base_slice_cstr(t->room));
+    if (!memo || t->memo_rc != 0 || !cJSON_PrintPreallocated(value, t->room, (int)t->room_len, 0))
+        return;
+    base_slice_t printed = base_slice_cstr(t->room);
+    (void)span_memo_put(memo, k, &printed, 1);
 }
 
 /* Keeps what cJSON printed for the localEndpoint of the encoder's service, printed alone where
@@ -297,7 +299,7 @@ static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_
     }
     span_memo_key_t k;
     if (memo)
-        span_memo_key(&k, s, service_name, 1);
+        span_memo_key(&k, s, service_name, SPAN_MEMO_STATUS);
     if (!memo_raw(t, o, "tags", memo, &k)) {
         if (!service)
             service = scratch_text(t, service_name.base, service_name.len);

@@ -54,7 +54,7 @@ void span_memo_free(span_memo_t *m)
     base_free(m);
 }
 
-void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, int with_status)
+void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, unsigned flags)
 {
     unsigned count = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
     /* Every attribute's text lies at or after the first one's key: the builders append, and a
@@ -71,7 +71,11 @@ void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra,
     k->pieces[n++] = base_slice(s->text + lo, hi - lo);
     k->pieces[n++] = base_slice((const char *)s->attrs, count * sizeof s->attrs[0]);
     k->pieces[n++] = extra;
-    if (with_status) {
+    if (flags & SPAN_MEMO_NAME)
+        k->pieces[n++] = diag_span_text(s, s->name);
+    if (flags & SPAN_MEMO_KIND)
+        k->pieces[n++] = base_slice((const char *)&s->kind, 1);
+    if (flags & SPAN_MEMO_STATUS) {
         k->pieces[n++] = base_slice((const char *)&s->status, 1);
         k->pieces[n++] = s->status == DIAG_SPAN_STATUS_ERROR ? diag_span_text(s, s->status_message)
                                                                : base_slice("", 0);
@@ -79,7 +83,7 @@ void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra,
     k->n = n;
     /* Only the text is hashed (with the piece and attribute counts): the table is compared on a
      * hit but rarely tells two keys apart whose text is the same. */
-    k->hash = base_key_hash(base_hash_mix(BASE_KEY_SEED, n << 8 | count), k->pieces, 1);
+    k->hash = base_key_hash(base_hash_mix(BASE_KEY_SEED, flags << 16 | n << 8 | count), k->pieces, 1);
     k->hash = base_key_hash(k->hash, k->pieces + 2, n - 2);
 }
 
@@ -102,8 +106,11 @@ int span_memo_get(span_memo_t *m, const span_memo_key_t *k, base_slice_t *out)
     return -1;
 }
 
-int span_memo_put(span_memo_t *m, const span_memo_key_t *k, base_slice_t out)
+int span_memo_put(span_memo_t *m, const span_memo_key_t *k, const base_slice_t *out, size_t n)
 {
+    size_t out_len = 0;
+    for (size_t i = 0; i < n; i++)
+        out_len += out[i].len;
     size_t key_len = base_key_size(k->pieces, k->n);
     if (key_len == SIZE_MAX)
         return -1;
@@ -116,7 +123,7 @@ int span_memo_put(span_memo_t *m, const span_memo_key_t *k, base_slice_t out)
         w = (set->mru + 1) % WAYS;
     entry_t *old = set->way[w];
     size_t held = m->bytes - (old ? entry_size(old) : 0);
-    size_t size = sizeof(entry_t) + key_len + out.len + 1;
+    size_t size = sizeof(entry_t) + key_len + out_len + 1;
     if (size > SPAN_MEMO_BUDGET - held)
         return -1;
     entry_t *e = base_malloc(size);
@@ -124,11 +131,15 @@ int span_memo_put(span_memo_t *m, const span_memo_key_t *k, base_slice_t out)
         return -1;
     e->hash = k->hash;
     e->key_len = key_len;
-    e->out_len = out.len;
+    e->out_len = out_len;
     base_key_pack(e->data, k->pieces, k->n);
-    if (out.len)
-        memcpy(e->data + key_len, out.base, out.len);
-    e->data[key_len + out.len] = '\0';
+    char *o = e->data + key_len;
+    for (size_t i = 0; i < n; i++) {
+        if (out[i].len)
+            memcpy(o, out[i].base, out[i].len);
+        o += out[i].len;
+    }
+    *o = '\0';
     base_free(old);
     set->way[w] = e;
     set->mru = w;

@@ -26,9 +26,14 @@
 #define SPAN_MEMO_SLOTS 256u
 #define SPAN_MEMO_WAYS 2u /* a key goes to set (hash % (SLOTS / WAYS)) */
 #define SPAN_MEMO_BUDGET ((size_t)128 * 1024)
-/* Pieces of a key: the text the attributes point into, the attribute table, one more, the
- * status and its message. */
-#define SPAN_MEMO_PIECES_MAX 5
+/* Pieces of a key: the text the attributes point into, the attribute table, one more, and
+ * with the flags below the name, the kind, the status and its message. */
+#define SPAN_MEMO_PIECES_MAX 7
+
+/* What a key holds besides the attributes: what the encoder's kept output depends on. */
+#define SPAN_MEMO_NAME 1u   /* the span's name */
+#define SPAN_MEMO_KIND 2u   /* its kind */
+#define SPAN_MEMO_STATUS 4u /* its status and status message */
 
 typedef struct span_memo span_memo_t;
 
@@ -58,8 +63,8 @@ span_memo_t *span_memo_new(void);
 void span_memo_free(span_memo_t *m);
 
 /* The key of s's attributes (in order), with `extra` as one more piece (the Zipkin encoder's
- * service name; empty for none) and, when with_status, the status and its message. */
-void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, int with_status);
+ * service name; empty for none) and what `flags` (SPAN_MEMO_*) add. */
+void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, unsigned flags);
 
 /*
  * Looks the key up. 1: *out is the output kept for it (valid until the next span_memo_put()),
@@ -68,10 +73,10 @@ void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra,
  */
 int span_memo_get(span_memo_t *m, const span_memo_key_t *k, base_slice_t *out);
 
-/* Keeps a copy of out (and a NUL after it) for the key, in an empty way of its set or in place
- * of the way used less recently.
- * Returns 0, or -1 when it would pass the budget or memory ran out (nothing changes). */
-int span_memo_put(span_memo_t *m, const span_memo_key_t *k, base_slice_t out);
+/* Keeps a copy of the n parts of out one after the other (and a NUL after them) for the key,
+ * in an empty way of its set or in place of the way used less recently. Returns 0, or -1 when
+ * it would pass the budget or memory ran out (nothing changes). */
+int span_memo_put(span_memo_t *m, const span_memo_key_t *k, const base_slice_t *out, size_t n);
 
 void span_memo_stats(const span_memo_t *m, span_memo_stats_t *out);
 

@@ -32,6 +32,7 @@
 #include "base/utf8.h"
 #include "span_memo.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "remora/otlp/v1/span_pieces.pb-c.h"
 
 typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_t;
 typedef Opentelemetry__Proto__Trace__V1__Status otlp_status_t;
@@ -39,6 +40,8 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue otlp_kv_t;
 typedef Opentelemetry__Proto__Common__V1__AnyValue otlp_value_t;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope otlp_scope_t;
 typedef Opentelemetry__Proto__Resource__V1__Resource otlp_resource_t;
+typedef Remora__Otlp__V1__SpanIds otlp_ids_t;
+typedef Remora__Otlp__V1__SpanTimes otlp_times_t;
 
 /* Tags (field number << 3 | 2, length-delimited) of the fields framed by hand. */
 #define TAG_REQUEST_RESOURCE_SPANS 0x0a /* ExportTraceServiceRequest.resource_spans = 1 */
@@ -116,24 +119,38 @@ static char *put_piece(char **scratch, const diag_span_t *s, diag_span_str_t str
  * what protobuf-c packs from the whole span. Each returns the bytes it wrote at p.
  */
 
-/* The head: trace_id, span_id, parent_span_id, name, kind, start and end times (fields 1-8). */
-static size_t pack_head(span_msg_t *m, const diag_span_t *s, uint8_t *p)
+/* The ids (fields 1, 2 and 4), from the small SpanIds message. */
+static size_t pack_ids(const diag_span_t *s, uint8_t *p)
+{
+    otlp_ids_t ids = REMORA__OTLP__V1__SPAN_IDS__INIT;
+    /* protobuf-c only reads through these pointers when it packs */
+    ids.trace_id = (ProtobufCBinaryData){ sizeof s->trace_id, (uint8_t *)s->trace_id };
+    ids.span_id = (ProtobufCBinaryData){ sizeof s->span_id, (uint8_t *)s->span_id };
+    if (s->has_parent) /* proto3: an empty parent_span_id is not written, as for a root span */
+        ids.parent_span_id = (ProtobufCBinaryData){ sizeof s->parent_span_id, (uint8_t *)s->parent_span_id };
+    return remora__otlp__v1__span_ids__pack(&ids, p);
+}
+
+/* The name and kind (fields 5 and 6). */
+static size_t pack_name_kind(span_msg_t *m, const diag_span_t *s, uint8_t *p)
 {
     char *scratch = m->scratch;
     otlp_span_t *o = &m->span;
     *o = span_init;
-    /* protobuf-c only reads through these pointers when it packs */
-    o->trace_id = (ProtobufCBinaryData){ sizeof s->trace_id, (uint8_t *)s->trace_id };
-    o->span_id = (ProtobufCBinaryData){ sizeof s->span_id, (uint8_t *)s->span_id };
-    if (s->has_parent) /* proto3: an empty parent_span_id is not written, as for a root span */
-        o->parent_span_id = (ProtobufCBinaryData){ sizeof s->parent_span_id, (uint8_t *)s->parent_span_id };
     o->name = put_piece(&scratch, s, s->name);
     o->kind = s->kind <= OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_CONSUMER
                   ? (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind
                   : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED;
-    o->start_time_unix_nano = s->start_ns;
-    o->end_time_unix_nano = s->end_ns;
     return opentelemetry__proto__trace__v1__span__pack(o, p);
+}
+
+/* The start and end times (fields 7 and 8), from the small SpanTimes message. */
+static size_t pack_times(const diag_span_t *s, uint8_t *p)
+{
+    otlp_times_t times = REMORA__OTLP__V1__SPAN_TIMES__INIT;
+    times.start_time_unix_nano = s->start_ns;
+    times.end_time_unix_nano = s->end_ns;
+    return remora__otlp__v1__span_times__pack(&times, p);
 }
 
 /* The attributes (field 9), as string values. */
@@ -175,30 +192,6 @@ static size_t pack_status(span_msg_t *m, const diag_span_t *s, uint8_t *p)
     m->status.message = put_piece(&scratch, s, s->status_message);
     o->status = &m->status;
     return opentelemetry__proto__trace__v1__span__pack(o, p);
-}
-
-/* The attributes from the memo when an earlier span had the same ones, else packed (and kept
- * when they were seen twice in a row). */
-static size_t put_attrs(diag_span_otlp_encoder_t *e, span_msg_t *m, const diag_span_t *s, uint8_t *p)
-{
-    if (s->attr_count == 0)
-        return 0;
-    if (!e->memo && !e->memo_off && !(e->memo = span_memo_new()))
-        e->memo_off = 1;
-    if (e->memo_off)
-        return pack_attrs(m, s, p);
-    span_memo_key_t k;
-    base_slice_t kept;
-    span_memo_key(&k, s, base_slice("", 0), 0);
-    int rc = span_memo_get(e->memo, &k, &kept);
-    if (rc == 1) {
-        memcpy(p, kept.base, kept.len);
-        return kept.len;
-    }
-    size_t n = pack_attrs(m, s, p);
-    if (rc == 0)
-        (void)span_memo_put(e->memo, &k, base_slice((const char *)p, n));
-    return n;
 }
 
 /*
@@ -263,6 +256,47 @@ int diag_span_otlp_begin(diag_span_otlp_encoder_t *e, base_buf_t *out, base_slic
     return 0;
 }
 
+/*
+ * Fields 5, 6 and 9 (the name, the kind, the attributes) of a span whose name, kind and
+ * attributes an earlier span had come from the memo, around the times packed in between; else
+ * they are packed, and kept when their key was missed twice in a row. What the memo keeps:
+ * the length of the name and kind's bytes (2 bytes, host order), those bytes, the attributes'.
+ */
+static size_t put_body(diag_span_otlp_encoder_t *e, span_msg_t *m, const diag_span_t *s, uint8_t *p)
+{
+    span_memo_key_t k;
+    base_slice_t kept;
+    int rc = -1;
+    if (!e->memo && !e->memo_off && !(e->memo = span_memo_new()))
+        e->memo_off = 1;
+    if (!e->memo_off) {
+        span_memo_key(&k, s, base_slice("", 0), SPAN_MEMO_NAME | SPAN_MEMO_KIND);
+        rc = span_memo_get(e->memo, &k, &kept);
+    }
+    uint8_t *q = p;
+    if (rc == 1) {
+        uint16_t split;
+        memcpy(&split, kept.base, 2);
+        memcpy(q, kept.base + 2, split);
+        q += split;
+        q += pack_times(s, q);
+        memcpy(q, kept.base + 2 + split, kept.len - 2 - split);
+        return (size_t)(q - p) + kept.len - 2 - split;
+    }
+    uint8_t *named = q;
+    q += pack_name_kind(m, s, q);
+    uint16_t split = (uint16_t)(q - named);
+    q += pack_times(s, q);
+    uint8_t *attrs = q;
+    q += pack_attrs(m, s, q);
+    if (rc == 0) {
+        const base_slice_t parts[] = { base_slice((const char *)&split, 2), base_slice((const char *)named, split),
+                                       base_slice((const char *)attrs, (size_t)(q - attrs)) };
+        (void)span_memo_put(e->memo, &k, parts, 3);
+    }
+    return (size_t)(q - p);
+}
+
 int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
 {
     unsigned attrs = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
@@ -278,8 +312,8 @@ int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
     size_t lead = 1 + varint_size(max);
     span_msg_t m;
     uint8_t *body = p + lead, *q = body;
-    q += pack_head(&m, s, q);
-    q += put_attrs(e, &m, s, q);
+    q += pack_ids(s, q);
+    q += put_body(e, &m, s, q);
     if (s->status == DIAG_SPAN_STATUS_ERROR)
         q += pack_status(&m, s, q);
     size_t n = (size_t)(q - body);

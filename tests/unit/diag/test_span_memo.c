@@ -54,7 +54,8 @@ static void same_set(unsigned *out, size_t n)
 
 static void put_text(span_memo_t *m, const span_memo_key_t *k, const char *text)
 {
-    assert_int_equal(span_memo_put(m, k, base_slice_cstr(text)), 0);
+    base_slice_t out = base_slice_cstr(text);
+    assert_int_equal(span_memo_put(m, k, &out, 1), 0);
 }
 
 static void test_kept_on_second_miss(void **state)
@@ -140,11 +141,11 @@ static void test_key_parts(void **state)
     span_memo_key_t plain, extra, status, failed, failed2;
     span_memo_key(&plain, &s, base_slice("", 0), 0);
     span_memo_key(&extra, &s, BASE_SLICE_LIT("orders"), 0);
-    span_memo_key(&status, &s, base_slice("", 0), 1);
+    span_memo_key(&status, &s, base_slice("", 0), SPAN_MEMO_STATUS);
     diag_span_set_error(&s, BASE_SLICE_LIT("boom"));
-    span_memo_key(&failed, &s, base_slice("", 0), 1);
+    span_memo_key(&failed, &s, base_slice("", 0), SPAN_MEMO_STATUS);
     diag_span_set_error(&s, BASE_SLICE_LIT("bang"));
-    span_memo_key(&failed2, &s, base_slice("", 0), 1);
+    span_memo_key(&failed2, &s, base_slice("", 0), SPAN_MEMO_STATUS);
     put_text(m, &plain, "p");
     base_slice_t out;
     assert_int_equal(span_memo_get(m, &plain, &out), 1);
@@ -171,7 +172,8 @@ static void test_budget(void **state)
     for (unsigned i = 0; i < 64; i++) {
         keyed_t x;
         key_of(&x, 1000 + i);
-        if (span_memo_put(m, &x.k, base_slice(text, big)) == 0)
+        base_slice_t out = base_slice(text, big);
+        if (span_memo_put(m, &x.k, &out, 1) == 0)
             kept++;
         else
             refused++;
@@ -205,7 +207,8 @@ static void test_out_of_memory(void **state)
     base_slice_t out;
     key_of(&x, 3);
     fail_alloc = 1;
-    assert_int_equal(span_memo_put(m, &x.k, BASE_SLICE_LIT("x")), -1);
+    base_slice_t out1 = BASE_SLICE_LIT("x");
+    assert_int_equal(span_memo_put(m, &x.k, &out1, 1), -1);
     fail_alloc = 0;
     assert_int_equal(span_memo_get(m, &x.k, &out), -1);
     span_memo_free(m);
