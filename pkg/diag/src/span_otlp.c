@@ -9,7 +9,7 @@
  * a time:
  *
  *   begin: [6 free][0a len Resource][6 free][0a len InstrumentationScope]
- *   add:   [12 len Span] per span, packed by span__pack()
+ *   add:   [12 len Span] per span, packed in pieces (below)
  *   end:   [..][0a len(ResourceSpans)][0a len Resource][12 len(ScopeSpans)][scope][spans]
  *
  * Each 6 free bytes hold a tag and the longest varint length. End writes the real ones right
@@ -18,10 +18,19 @@
  * those protobuf-c would pack from the whole tree (fields in number order, minimal varints);
  * the unit tests compare them.
  *
- * Per span nothing is allocated: the Span, its Status, KeyValues and AnyValues are structs on
- * the stack (DIAG_SPAN_MAX_ATTRS of each), the ids point into the record, and the text is
- * copied with a NUL into a stack scratch (protobuf-c takes strings as C strings), made valid
- * UTF-8 on the way. Figures in docs/internals/diag.md.
+ * A span is the concatenation of its pieces in field-number order, each packed by protobuf-c:
+ * SpanIds (fields 1, 2, 4), the name and kind (5, 6), SpanTimes (7, 8), the attributes (9),
+ * and the status (15) when it is an error. Protobuf reads concatenated messages of a type as
+ * one, so these are the bytes of the whole Span. The ids and times change with every span and
+ * come from small messages of their own (proto/remora/otlp/v1/span_pieces.proto), which
+ * protobuf-c packs for a fraction of what walking Span's 16 fields costs. The name, kind and
+ * attributes mostly repeat: the encoder's memo (span_memo.h) keeps their bytes per distinct
+ * set, so only a new set is packed.
+ *
+ * Per span nothing is allocated but a memo entry for a set seen twice: the Span, its Status,
+ * KeyValues and AnyValues are structs on the stack (DIAG_SPAN_MAX_ATTRS of each), the ids point
+ * into the record, and the text is copied with a NUL into a stack scratch (protobuf-c takes
+ * strings as C strings), made valid UTF-8 on the way. Figures in docs/internals/diag.md.
  */
 #include "diag/span_otlp.h"
 
