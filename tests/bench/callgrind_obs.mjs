@@ -1,7 +1,8 @@
 // callgrind_obs.mjs - observability's cost in instructions: the gRPC chain (client → sidecar A →
 // sidecar B → gRPC app) with both sidecars under callgrind, once with metrics and tracing off
-// and once with metrics on and every request traced (samplingRate "1", spans exported to Zipkin
-// and to OTLP/HTTP on a collector sink), and the instructions each sidecar spends per request.
+// and once with metrics on and every request traced (samplingRate "1", spans exported to a
+// collector sink by the exporters --exporters names: OTLP/HTTP alone by default, Zipkin, or
+// both), and the instructions each sidecar spends per request.
 //
 // Instructions are what this noisy, shared 2-core machine cannot blur: the same requests cost
 // the same instructions whatever else runs. Each mode runs its own pair of sidecars under
@@ -21,6 +22,7 @@
 //
 // Usage: node callgrind_obs.mjs --build DIR [--requests N] [--warmup N] [--rate R]
 //                               [--settle S] [--top N] [--inclusive fn,...] [--out FILE]
+//                               [--exporters otlp|zipkin|otlp,zipkin]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -33,7 +35,9 @@ import {
 } from './lib/procs.mjs';
 import { runLoadgen } from './lib/loads.mjs';
 import { nginxArgs, writeSinkConfig } from './lib/nginx.mjs';
-import { daprdArgs, daprdDigest, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
+import {
+  daprdArgs, daprdDigest, exportedKey, exportersLabel, parseExporters, scrapeMetrics, sinkRequests, writeObservabilityConfig,
+} from './lib/sidecars.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -66,12 +70,13 @@ function parseOptions(argv) {
       top: { type: 'string' },
       inclusive: { type: 'string' },
       out: { type: 'string' },
+      exporters: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log('usage: node callgrind_obs.mjs --build DIR [--requests N] [--warmup N] [--rate R] [--settle S] [--top N]\n' +
-      '                           [--inclusive fn,fn,...] [--out FILE]');
+      '                           [--inclusive fn,fn,...] [--out FILE] [--exporters otlp|zipkin|otlp,zipkin]');
     process.exit(0);
   }
   if (!values.build) throw plainError('--build DIR is required (a CMake build directory)');
@@ -90,6 +95,7 @@ function parseOptions(argv) {
     settle: num('settle', 6),
     top: Math.round(num('top', 15)),
     inclusive: (values.inclusive ?? DEFAULT_INCLUSIVE).split(',').map((x) => x.trim()).filter(Boolean),
+    exporters: parseExporters(values.exporters),
     out: path.resolve(values.out ?? path.join(REPO, 'bench-results', `callgrind-obs-${stamp}.json`)),
   };
 }
@@ -262,7 +268,7 @@ function report(results, opts) {
     '',
     `callgrind: instructions per request, all threads of each sidecar; ${opts.requests} requests of 1 KiB at ` +
       `${opts.rate}/s (${CONNECTIONS} connections) after ${opts.warmup} of warm-up`,
-    'off: --enable-metrics=false, no Configuration; on: metrics + samplingRate "1", Zipkin and OTLP/HTTP export',
+    `off: --enable-metrics=false, no Configuration; on: metrics + samplingRate "1", ${exportersLabel(opts.exporters)} export`,
     '',
     `sidecar   │ off       │ on        │ on/off`,
     `──────────┼───────────┼───────────┼───────`,
@@ -285,7 +291,8 @@ function report(results, opts) {
       lines.push(`on: sidecar ${s} metrics scrape failed${e?.error ? `: ${e.error}` : ''}`);
       continue;
     }
-    lines.push(`on: sidecar ${s} spans exported zipkin ${e.exported_zipkin ?? 'missing'} otlp ${e.exported_otlp ?? 'missing'}, ` +
+    const exported = opts.exporters.map((x) => `${x} ${e[exportedKey(x)] ?? 'missing'}`).join(' ');
+    lines.push(`on: sidecar ${s} spans exported ${exported}, ` +
       `dropped queue-full ${e.dropped_queue_full ?? 'missing'} export-failed ${e.dropped_export_failed ?? 'missing'} ` +
       `(since start, warm-up included)`);
   }
@@ -331,7 +338,8 @@ async function main() {
     const digest = daprdDigest(bin.daprd);
     const dumpDir = opts.out.replace(/\.json$/, '') + '.dumps';
     fs.mkdirSync(dumpDir, { recursive: true });
-    const ctx = { bin, opts, ports, sidecarPorts, tmp, env, dumpDir, digest, obsConfig: writeObservabilityConfig(tmp, ports.collector) };
+    const obsConfig = writeObservabilityConfig(tmp, ports.collector, opts.exporters);
+    const ctx = { bin, opts, ports, sidecarPorts, tmp, env, dumpDir, digest, obsConfig };
 
     const results = [];
     for (const mode of MODES) results.push(await runMode(ctx, mode));

@@ -4,12 +4,12 @@
 //
 // Scenarios: direct (client → app, the floor); remora-grpc (client → sidecar A → sidecar B →
 // gRPC app); remora-grpc-obs (the same chain through its own two sidecars with metrics on and
-// every request traced, spans exported to Zipkin and OTLP/HTTP on a collector sink);
-// remora-http (A → B' → HTTP app); nginx (nginx A → nginx B → HTTP app, the reference);
-// remora-self (one hop: B invoking its own app id); internal-direct (h2load straight to B's
-// internal gRPC API, reported apart, to split A's cost from B's); and the unpinned remora-grpc
-// chain with 2 worker threads against 1. Every sidecar but remora-grpc-obs's runs with metrics
-// off and no tracing exporter.
+// every request traced, spans exported to a collector sink by the exporters --exporters names:
+// OTLP/HTTP alone by default, Zipkin, or both); remora-http (A → B' → HTTP app); nginx
+// (nginx A → nginx B → HTTP app, the reference); remora-self (one hop: B invoking its own app
+// id); internal-direct (h2load straight to B's internal gRPC API, reported apart, to split A's
+// cost from B's); and the unpinned remora-grpc chain with 2 worker threads against 1. Every
+// sidecar but remora-grpc-obs's runs with metrics off and no tracing exporter.
 //
 // Method, and why:
 //   * Pinning. Both sidecars (or both nginx) run on CPU 0; the load generator and the backend
@@ -42,10 +42,12 @@
 //     collector sink (an nginx that discards every POST) runs on CPU 1 with the client, so the
 //     sidecars pay for building, encoding and sending the spans, and the sink's reading them
 //     is charged to the client side. At the end each of its sidecars' metrics is scraped once
-//     for the spans exported and dropped.
+//     for the spans exported and dropped. Its sidecars export to OTLP/HTTP alone, as a
+//     deployment sends to one collector, unless --exporters names Zipkin or both.
 //
 // Usage: node run.mjs --build DIR [--rounds N] [--duration S] [--latency-duration S]
 //                     [--soak S] [--quick] [--out FILE] [--only scenario,...]
+//                     [--exporters otlp|zipkin|otlp,zipkin]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -60,7 +62,10 @@ import {
 import { runH2load, runLoadgen, runWrk, wrkScript } from './lib/loads.mjs';
 import { CALL_LOCAL_PATH, buildCallLocalBody, checkCallLocal, loadInternalTypes } from './lib/internal_call.mjs';
 import { nginxArgs, writeNginxConfig, writeSinkConfig } from './lib/nginx.mjs';
-import { daprdArgs, daprdDigest, scrapeMetrics, sinkRequests, writeObservabilityConfig } from './lib/sidecars.mjs';
+import {
+  EXPORTERS, daprdArgs, daprdDigest, exportedKey, exportersLabel, parseExporters, scrapeMetrics, sinkRequests,
+  writeObservabilityConfig,
+} from './lib/sidecars.mjs';
 import {
   OBSERVABILITY_COST_LIMIT_PCT, PEAK_RSS_LIMIT, addedLatency, evaluateTargets, observabilitySummary, ratios, stats,
   summarise,
@@ -108,13 +113,16 @@ function parseOptions(argv) {
       quick: { type: 'boolean', default: false },
       out: { type: 'string' },
       only: { type: 'string' },
+      exporters: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
   if (values.help) {
     console.log('usage: node run.mjs --build DIR [--rounds N] [--duration S] [--latency-duration S]\n' +
-      '                   [--soak S] [--quick] [--out FILE] [--only scenario,...]');
+      '                   [--soak S] [--quick] [--out FILE] [--only scenario,...]\n' +
+      '                   [--exporters otlp|zipkin|otlp,zipkin]');
     console.log(`scenarios: ${ALL_SCENARIOS.join(', ')}`);
+    console.log(`exporters of ${OBS_SCENARIO} (default otlp): ${EXPORTERS.join(', ')}, comma-separated`);
     process.exit(0);
   }
   if (!values.build) throw plainError('--build DIR is required (a CMake build directory)');
@@ -137,6 +145,7 @@ function parseOptions(argv) {
     latencyDuration: num('latency-duration', quick ? 1 : 20),
     soak: Math.max(1, Math.round(num('soak', quick ? 10 : 300))),
     only,
+    exporters: parseExporters(values.exporters),
   };
   o.latencyWarmup = quick ? 0.5 : 2;
   o.warmupPass = quick ? 1 : 2;
@@ -252,7 +261,7 @@ const APP_IDS = {
  * one of them serves. obs-A and obs-B (remora-grpc-obs) have metrics and tracing on, every other
  * sidecar has both off.
  */
-async function startSystem(bin, ports, tmp) {
+async function startSystem(bin, ports, tmp, exporters) {
   const procs = {};
   const env = { HOME: path.join(tmp, 'home'), DAPR_HOST_IP: '127.0.0.1' };
   fs.mkdirSync(env.HOME, { recursive: true });
@@ -260,7 +269,7 @@ async function startSystem(bin, ports, tmp) {
   const sink = writeSinkConfig(tmp, 'collector', ports.collector);
   procs.collector = startProcess({ name: 'collector', bin: bin.nginx, args: nginxArgs(sink), cpu: CLIENT_CPU });
   await waitForPort(procs.collector, ports.collector, START_MS);
-  const observability = { config: writeObservabilityConfig(tmp, ports.collector) };
+  const observability = { config: writeObservabilityConfig(tmp, ports.collector, exporters) };
 
   procs.http_echo = startProcess({ name: 'http_echo', bin: bin.httpEcho, args: [String(ports.httpEcho)], cpu: CLIENT_CPU });
   procs.grpc_echo = startProcess({ name: 'grpc_echo', bin: bin.grpcEcho, args: [String(ports.grpcEcho)], cpu: CLIENT_CPU });
@@ -578,10 +587,12 @@ async function exportFigures(ctx) {
     last = next;
     if (settled) break;
   }
+  // Spans per request from the first chosen exporter: every exporter is sent the same spans.
   const sent = ctx.sent[OBS_SCENARIO] ?? 0;
+  const key = exportedKey(ctx.opts.exporters[0]);
   for (const s of Object.values(last)) {
-    const z = s.counters?.exported_zipkin;
-    s.spans_per_request = sent > 0 && Number.isFinite(z) ? z / sent : null;
+    const n = s.counters?.[key];
+    s.spans_per_request = sent > 0 && Number.isFinite(n) ? n / sent : null;
   }
   let plainMetrics;
   try {
@@ -676,7 +687,12 @@ function completenessProblems(ctx, summary, memoryFig, soaks, multicore, observa
     for (const [name, s] of Object.entries(observability?.export?.sidecars ?? { 'obs-A': {}, 'obs-B': {} })) {
       const k = s.counters;
       need(k && k.http_server_requests + k.grpc_server_requests > 0, `${name}: its metrics scrape has no request counts`);
-      need(k?.exported_zipkin > 0 && k?.exported_otlp > 0, `${name}: no spans exported to Zipkin and OTLP`);
+      // exactly the chosen exporters: spans from each of them, none from the others
+      for (const x of EXPORTERS) {
+        const n = k?.[exportedKey(x)];
+        if (ctx.opts.exporters.includes(x)) need(n > 0, `${name}: no spans exported by ${exportersLabel([x])}`);
+        else need(n === 0, `${name}: ${n ?? 'no count of'} spans exported by ${exportersLabel([x])}, which was not configured`);
+      }
     }
     need(/^off/.test(observability?.export?.plain_metrics ?? ''), 'sidecar-A: metrics are not off');
   }
@@ -714,7 +730,7 @@ async function main() {
   try {
     const ports = await allocatePorts();
     process.stderr.write('bench: starting apps, sidecars and nginx\n');
-    const procs = await startSystem(bin, ports, tmp);
+    const procs = await startSystem(bin, ports, tmp, opts.exporters);
     const idle = Object.fromEntries(Object.entries(procs).map(([n, p]) => [n, memory(p.pid).rss]));
     const ctx = {
       opts, bin, tmp, procs, ports, runs: [], scenarios: scenarioDefinitions(ports),
@@ -760,7 +776,7 @@ async function main() {
     const summary = summarise(ctx.runs.filter((r) => r.measurement !== 'soak'));
     const added = addedLatency(ctx.runs, ctx.httpScenarios, loadMeasurements);
     const multicore = multicoreSummary(ctx.runs);
-    const observability = observabilitySummary(ctx.runs, summary, exported);
+    const observability = observabilitySummary(ctx.runs, summary, exported, opts.exporters);
     const targets = evaluateTargets(summary, added, memoryFig, observability);
     const ratioTable = ratios(summary, ctx.httpScenarios);
     const memoryProcs = Object.fromEntries(Object.entries(ctx.scenarios).map(([s, v]) => [s, v.memory]));
@@ -801,7 +817,9 @@ async function main() {
         peak_rss_limit_bytes: PEAK_RSS_LIMIT, sidecar_worker_threads: 1,
         observability: {
           plain_sidecars: '--enable-metrics=false, no Configuration',
-          obs_sidecars: '--enable-metrics=true, Configuration: samplingRate "1", Zipkin and OTLP/HTTP exporters',
+          exporters: opts.exporters,
+          obs_sidecars: `--enable-metrics=true, Configuration: samplingRate "1", ${exportersLabel(opts.exporters)} ` +
+            `exporter${opts.exporters.length > 1 ? 's' : ''}`,
           collector: 'nginx sink on the client CPU: 202 to Zipkin, 200 {} to OTLP, bodies discarded',
           cost_limit_pct: OBSERVABILITY_COST_LIMIT_PCT,
         },

@@ -2,10 +2,13 @@
 # Remora's performance benchmark in one command: a Release build of daprd and the benchmark
 # programs in build-bench/, then run.mjs (see its header for the method). Arguments go to
 # run.mjs: --rounds N --duration S --latency-duration S --soak S --quick --out FILE --only ...
+# --exporters otlp|zipkin|otlp,zipkin (the observability chain's trace exporters; otlp alone
+# by default).
 #
 # With --callgrind-obs as the first argument it runs callgrind_obs.mjs instead (observability's
 # cost in instructions per request, sidecars under valgrind); the other arguments go to it:
-# --requests N --warmup N --rate R --settle S --top N --inclusive fn,... --out FILE.
+# --requests N --warmup N --rate R --settle S --top N --inclusive fn,... --out FILE
+# --exporters otlp|zipkin|otlp,zipkin.
 set -eu
 
 mode=bench

@@ -4,6 +4,8 @@
 // the limit: the load generator or the app, not the system under test, was the bottleneck)
 // carries a "!".
 
+import { exportersLabel } from './sidecars.mjs';
+
 const MiB = 1024 * 1024;
 
 /** Short names of the processes, for table cells. */
@@ -12,6 +14,8 @@ export const SHORT = {
   'obs-A': 'A', 'obs-B': 'B', collector: 'sink',
   http_echo: 'app', grpc_echo: 'app', 'mc-grpc_echo': 'app',
 };
+
+const EXPORTER_SHORT = { otlp: 'OTLP', zipkin: 'Zipkin' };
 
 const fmtNum = (x, digits = 0) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
 const mark = (s) => (s && s.invalid_runs > 0 ? '!' : '');
@@ -121,14 +125,17 @@ export function soakBlock(soak) {
 
 /**
  * Observability's cost: the gRPC chain with metrics and tracing on (every request sampled,
- * exported to Zipkin and OTLP) against the same chain with both off, in the same rounds; then
- * what each observability sidecar's metrics say it exported and dropped.
+ * exported by the chosen exporters: OTLP/HTTP, Zipkin or both) against the same chain with both
+ * off, in the same rounds; then what each observability sidecar's metrics say it exported and
+ * dropped.
  */
 export function observabilityBlock(o) {
   if (!o) return null;
   const f2 = (x) => fmtNum(x, 2);
   const f3 = (x) => fmtNum(x, 3);
-  const lines = [`observability (${o.obs}: metrics + tracing, samplingRate 1, Zipkin + OTLP/HTTP export; vs ${o.plain}: both off):`];
+  const exporters = o.exporters ?? ['otlp'];
+  const label = exportersLabel(exporters);
+  const lines = [`observability (${o.obs}: metrics + tracing, samplingRate 1, ${label} export; vs ${o.plain}: both off):`];
   const names = { rps_c50: 'req/s c50', rps_c1: 'req/s c1', rps_c50_64k: 'req/s c50 64KiB', lat_1000: '@1000/s', lat_5000: '@5000/s' };
   for (const [m, r] of Object.entries(o.rps)) {
     lines.push(`  ${names[m].padEnd(15)} plain ${fmtRange(r.plain)}   obs ${fmtRange(r.obs)}   ratio obs/plain ` +
@@ -148,12 +155,14 @@ export function observabilityBlock(o) {
       `   obs ${['p50', 'p90', 'p99'].map((p) => fmtNum(l[p].obs)).join('/')}`);
   }
   if (Object.keys(o.spans ?? {}).length) {
-    lines.push('  spans per run (medians; per request: exported to Zipkin / to OTLP; share of the recorded spans dropped by a full ring):');
+    lines.push(`  spans per run (medians; per request: exported to ${exporters.map((x) => EXPORTER_SHORT[x]).join(' / to ')}; ` +
+      'share of the recorded spans dropped by a full ring):');
     for (const [m, bySidecar] of Object.entries(o.spans)) {
       const parts = Object.entries(bySidecar).map(([name, x]) => {
         const d = x.dropped_queue_full_share;
         const share = d ? `${fmtNum(d.median * 100, 1)} %${d.n > 1 ? ` [${fmtNum(d.min * 100, 1)}–${fmtNum(d.max * 100, 1)}]` : ''}` : '–';
-        return `${SHORT[name] ?? name} ${f2(x.zipkin_per_request?.median)} / ${f2(x.otlp_per_request?.median)}, dropped ${share}` +
+        const per = exporters.map((e) => f2(x[`${e}_per_request`]?.median)).join(' / ');
+        return `${SHORT[name] ?? name} ${per}, dropped ${share}` +
           (x.export_failed ? `, ${x.export_failed} failed` : '');
       });
       lines.push(`    ${(names[m] ?? m).padEnd(15)} ${parts.join('   ')}`);
@@ -168,9 +177,10 @@ export function observabilityBlock(o) {
         continue;
       }
       const k = s.counters;
-      lines.push(`  ${name} whole run: spans exported zipkin ${c(k.exported_zipkin)} otlp ${c(k.exported_otlp)}, dropped queue-full ` +
+      const exported = exporters.map((x) => `${x} ${c(k[`exported_${x}`])}`).join(' ');
+      lines.push(`  ${name} whole run: spans exported ${exported}, dropped queue-full ` +
         `${c(k.dropped_queue_full)} export-failed ${c(k.dropped_export_failed)}` +
-        (Number.isFinite(s.spans_per_request) ? ` (${s.spans_per_request.toFixed(2)} per request sent)` : ''));
+        (Number.isFinite(s.spans_per_request) ? ` (${s.spans_per_request.toFixed(2)} per request sent, ${exporters[0]})` : ''));
     }
     lines.push(`  requests sent through ${o.obs}: about ${e.requests_sent}; batches received by the sink: ` +
       `${e.sink_requests ?? '–'}; plain sidecars' metrics port: ${e.plain_metrics}`);

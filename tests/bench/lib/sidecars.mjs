@@ -1,7 +1,8 @@
 // sidecars.mjs - how the benchmark runs a Remora sidecar: its command line with observability
 // explicitly off (the plain chains) or on (the observability chain: metrics plus every request
-// traced and exported to Zipkin and OTLP/HTTP), the Configuration that turns tracing on, and
-// the scrape of its metrics endpoint that proves the spans were exported and not dropped.
+// traced and exported to OTLP/HTTP, to Zipkin, or to both, as chosen), the Configuration that
+// turns tracing on, and the scrape of its metrics endpoint that proves the spans were exported
+// and not dropped.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -33,12 +34,57 @@ export function daprdArgs({ appId, appPort, appProtocol, workers, ports, observa
   return args;
 }
 
+/** The trace exporters the observability chain can use, as named by --exporters and by the
+ * exporter label of remora_trace_spans_exported_total. */
+export const EXPORTERS = ['otlp', 'zipkin'];
+/** OTLP/HTTP alone: the protocol Dapr's documentation recommends, and one collector is what a
+ * deployment normally sends to. */
+export const DEFAULT_EXPORTERS = ['otlp'];
+const EXPORTER_NAMES = { otlp: 'OTLP/HTTP', zipkin: 'Zipkin' };
+
+/**
+ * The exporters named by an --exporters value ("otlp", "zipkin", "otlp,zipkin"), in the order
+ * given, or the default when the value is undefined. Throws an error flagged `plain` (its
+ * message says it all) on an empty list, an unknown name or a name given twice.
+ */
+export function parseExporters(value) {
+  if (value === undefined) return [...DEFAULT_EXPORTERS];
+  const fail = (why) => Object.assign(new Error(`--exporters: ${why} (want otlp, zipkin or otlp,zipkin)`), { plain: true });
+  const list = value.split(',').map((x) => x.trim().toLowerCase());
+  if (!list.length || list.some((x) => !x)) throw fail(`empty exporter name in "${value}"`);
+  for (const x of list) if (!EXPORTERS.includes(x)) throw fail(`unknown exporter "${x}"`);
+  if (new Set(list).size !== list.length) throw fail(`an exporter is named twice in "${value}"`);
+  return list;
+}
+
+/** How the exporters are named in printed text: "OTLP/HTTP", "Zipkin", "OTLP/HTTP and Zipkin". */
+export function exportersLabel(exporters) {
+  return exporters.map((x) => EXPORTER_NAMES[x]).join(' and ');
+}
+
+/** The spanCounters() key of the spans one exporter delivered. */
+export const exportedKey = (exporter) => `exported_${exporter}`;
+
 /**
  * Writes the observability chain's Configuration into dir: metrics on, every request sampled
- * (samplingRate "1"), spans exported to a Zipkin endpoint and to an OTLP/HTTP endpoint, both
- * on the collector sink at 127.0.0.1:collectorPort. Returns the file's path.
+ * (samplingRate "1"), spans exported to the chosen exporters (a list of 'otlp' and 'zipkin';
+ * OTLP/HTTP alone by default), each on the collector sink at 127.0.0.1:collectorPort. Only the
+ * chosen exporters' sections are written. Returns the file's path.
  */
-export function writeObservabilityConfig(dir, collectorPort) {
+export function writeObservabilityConfig(dir, collectorPort, exporters = DEFAULT_EXPORTERS) {
+  if (!exporters.length || exporters.some((x) => !EXPORTERS.includes(x))) {
+    throw new Error(`writeObservabilityConfig: exporters must be a non-empty list of ${EXPORTERS.join(', ')}`);
+  }
+  const sections = {
+    zipkin: `    zipkin:
+      endpointAddress: "http://127.0.0.1:${collectorPort}/api/v2/spans"
+`,
+    otlp: `    otel:
+      endpointAddress: "127.0.0.1:${collectorPort}"
+      protocol: http
+      isSecure: false
+`,
+  };
   const file = path.join(dir, 'observability.yaml');
   fs.writeFileSync(file, `apiVersion: dapr.io/v1alpha1
 kind: Configuration
@@ -49,13 +95,7 @@ spec:
     enabled: true
   tracing:
     samplingRate: "1"
-    zipkin:
-      endpointAddress: "http://127.0.0.1:${collectorPort}/api/v2/spans"
-    otel:
-      endpointAddress: "127.0.0.1:${collectorPort}"
-      protocol: http
-      isSecure: false
-`);
+${exporters.map((x) => sections[x]).join('')}`);
   return file;
 }
 

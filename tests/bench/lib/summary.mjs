@@ -129,8 +129,10 @@ export const OBS_SIDECARS = [['sidecar-A', 'obs-A'], ['sidecar-B', 'obs-B']];
  * the machine cancels) and then summarised; for CPU per request each sidecar's ratio of
  * medians, at saturation (wrk c50) and at 1000 req/s, plus the two sidecars together.
  * export: the span counters scraped from each observability sidecar at the end of the run.
+ * exporters: the trace exporters the observability sidecars were configured with ('otlp',
+ * 'zipkin'), recorded with the figures.
  */
-export function observabilitySummary(runs, summary, exportFigures) {
+export function observabilitySummary(runs, summary, exportFigures, exporters = ['otlp']) {
   const { plain, obs } = OBS_PAIR;
   if (!summary[plain] || !summary[obs]) return null;
   const perRound = (m) => runs.filter((r) => r.scenario === obs && r.measurement === m).map((r) => {
@@ -164,8 +166,8 @@ export function observabilitySummary(runs, summary, exportFigures) {
     }]));
   }
   return {
-    plain, obs, rps, cpu_s_per_10k: cpuOf('cpu_s_per_10k'), cpu_user_s_per_10k: cpuOf('cpu_user_s_per_10k'),
-    latency_us: latency, spans: spanSummary(runs, obs), export: exportFigures ?? null,
+    plain, obs, exporters, rps, cpu_s_per_10k: cpuOf('cpu_s_per_10k'), cpu_user_s_per_10k: cpuOf('cpu_user_s_per_10k'),
+    latency_us: latency, spans: spanSummary(runs, obs, exporters), export: exportFigures ?? null,
   };
 }
 
@@ -185,12 +187,14 @@ function cpuRows(summary, m, key) {
 
 /**
  * Per measurement and sidecar, from each run's span counters (after minus before, see
- * run.mjs): spans exported to Zipkin and to OTLP per request sent, the share of the spans
- * recorded that a full ring dropped (recorded = sent to Zipkin + dropped because the ring was
- * full), and the export failures. Medians over rounds, with min–max.
+ * run.mjs): spans exported per request sent by each chosen exporter (`<exporter>_per_request`,
+ * e.g. otlp_per_request), the share of the spans recorded that a full ring dropped (recorded =
+ * sent by the first chosen exporter + dropped because the ring was full), and the export
+ * failures. Medians over rounds, with min–max.
  */
-function spanSummary(runs, scenario) {
+function spanSummary(runs, scenario, exporters) {
   const out = {};
+  const first = `exported_${exporters[0]}`;
   const measured = runs.filter((r) => r.scenario === scenario && r.spans);
   for (const m of [...new Set(measured.map((r) => r.measurement))]) {
     const rs = measured.filter((r) => r.measurement === m);
@@ -199,11 +203,12 @@ function spanSummary(runs, scenario) {
       const per = (k) => stats(rs.map((r) => (r.requests > 0 && r.spans[name] ? r.spans[name][k] / r.requests : null)));
       const dropped = stats(rs.map((r) => {
         const d = r.spans[name];
-        const recorded = d ? d.exported_zipkin + d.dropped_queue_full : 0;
+        const recorded = d && Number.isFinite(d[first]) && Number.isFinite(d.dropped_queue_full) ? d[first] + d.dropped_queue_full : 0;
         return recorded > 0 ? d.dropped_queue_full / recorded : null;
       }));
       const failed = rs.reduce((a, r) => a + (r.spans[name]?.dropped_export_failed ?? 0), 0);
-      return [name, { zipkin_per_request: per('exported_zipkin'), otlp_per_request: per('exported_otlp'), dropped_queue_full_share: dropped, export_failed: failed }];
+      const exported = Object.fromEntries(exporters.map((x) => [`${x}_per_request`, per(`exported_${x}`)]));
+      return [name, { ...exported, dropped_queue_full_share: dropped, export_failed: failed }];
     }));
   }
   return out;
