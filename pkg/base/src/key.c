@@ -53,6 +53,39 @@ void base_key_pack(char *dst, const base_slice_t *pieces, size_t n)
     }
 }
 
+/*
+ * n bytes at a and b equal. Keys and labels are short, and a memcmp() call costs more than the
+ * compare itself at these sizes: words are compared in place, the last one overlapping the one
+ * before it, so no byte outside either range is read.
+ */
+static int bytes_equal(const char *a, const char *b, size_t n)
+{
+    uint64_t x, y;
+    if (n >= 8) {
+        for (size_t i = 0; i + 8 < n; i += 8) {
+            memcpy(&x, a + i, 8);
+            memcpy(&y, b + i, 8);
+            if (x != y)
+                return 0;
+        }
+        memcpy(&x, a + n - 8, 8);
+        memcpy(&y, b + n - 8, 8);
+        return x == y;
+    }
+    if (n >= 4) {
+        uint32_t u, v, w, z;
+        memcpy(&u, a, 4);
+        memcpy(&v, b, 4);
+        memcpy(&w, a + n - 4, 4);
+        memcpy(&z, b + n - 4, 4);
+        return u == v && w == z;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 int base_key_equal(const char *key, size_t key_len, const base_slice_t *pieces, size_t n)
 {
     const char *p = key, *end = key + key_len;
@@ -62,7 +95,7 @@ int base_key_equal(const char *key, size_t key_len, const base_slice_t *pieces, 
             return 0;
         memcpy(&len, p, 2);
         p += 2;
-        if (len != pieces[i].len || (size_t)(end - p) < len || (len && memcmp(p, pieces[i].base, len) != 0))
+        if (len != pieces[i].len || (size_t)(end - p) < len || !bytes_equal(p, pieces[i].base, len))
             return 0;
         p += len;
     }

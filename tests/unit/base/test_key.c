@@ -70,6 +70,25 @@ static void test_every_length(void **state)
     }
 }
 
+/* Every length around the word steps, a difference at every position. */
+static void test_equal_every_length(void **state)
+{
+    (void)state;
+    char key[64], b[40];
+    for (size_t len = 0; len <= 33; len++) {
+        for (size_t i = 0; i < len; i++)
+            b[i] = (char)('a' + (i % 26));
+        base_slice_t v = base_slice(b, len);
+        base_key_pack(key, &v, 1);
+        assert_true(base_key_equal(key, base_key_size(&v, 1), &v, 1));
+        for (size_t at = 0; at < len; at++) {
+            b[at] ^= 0x20;
+            assert_false(base_key_equal(key, base_key_size(&v, 1), &v, 1));
+            b[at] ^= 0x20;
+        }
+    }
+}
+
 static void test_too_long(void **state)
 {
     (void)state;
@@ -88,6 +107,7 @@ int main(void)
         cmocka_unit_test(test_pack_and_compare),
         cmocka_unit_test(test_boundaries_count),
         cmocka_unit_test(test_every_length),
+        cmocka_unit_test(test_equal_every_length),
         cmocka_unit_test(test_too_long),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
