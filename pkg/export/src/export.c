@@ -359,7 +359,11 @@ static void send_flight(sink_t *k, flight_t *f)
         return;
     }
     k->sending = f;
-    if (http_client_req_write(k->req, f->payload.base, f->payload.len) != 0 || http_client_req_end(k->req) != 0) {
+    /* The payload is lent to the client, not copied: f stays untouched until on_req_done is
+     * called, since free_flight() never hands out k->sending, on_req_done clears k->sending
+     * before a batch can be encoded into f again, and the buffers are freed only once the
+     * client has closed (every on_done has run). */
+    if (http_client_req_write_ref(k->req, f->payload.base, f->payload.len) != 0 || http_client_req_end(k->req) != 0) {
         http_client_req_cancel(k->req); /* on_done counts the batch */
         return;
     }

@@ -5,9 +5,13 @@
  *
  * Lifetimes follow libuv's rules, as in server.c: a connection is freed in the close callback
  * of its last handle, and only after its getaddrinfo came back. The bytes handed to uv_write
- * are the request's own output chunks; they stay untouched until the write callback, until
- * libuv reports them all written (uv_stream_get_write_queue_size() == 0), or until the stream
- * is closed (uv_close closes the descriptor at once and libuv never reads them again).
+ * are the request's output chunks, copied or borrowed from the caller
+ * (http_client_req_write_ref()); libuv reads them until the write callback, until it reports
+ * them all written (uv_stream_get_write_queue_size() == 0), or until the stream is closed
+ * (uv_close closes the descriptor at once and libuv never reads them again). Every path to
+ * on_done passes through one of the last two first (req_finish() closes the connection,
+ * response_done() pools it only once everything is written), so borrowed bytes are never read
+ * from the moment on_done is called, and owned chunks can be freed right after it.
  *
  * No callback runs inside an API call: every path that ends a request goes through
  * req_finish(), which hands on_done to the idle handle while an API call is on the stack
@@ -28,7 +32,8 @@
 
 #define READ_BUF_SIZE (64u * 1024u) /* one per client: parsing never keeps a reference to it */
 #define CHUNK_MIN (8u * 1024u)      /* output chunk size for small writes (and a head) */
-#define CHUNK_MAX (1024u * 1024u)   /* larger writes are split */
+#define CHUNK_MAX (1024u * 1024u)   /* larger writes are split, borrowed ones too */
+#define FRAME_CAP 32u               /* owned chunk after borrowed bytes: CRLF, then the next size line */
 #define MAX_WRITE_BUFS 64           /* chunks per writev */
 #define POOL_BLOCK 4096u
 #define KEEPALIVE_DELAY_S 15        /* TCP keep-alive, Go's net.Dialer default */
@@ -85,10 +90,13 @@ static void link_remove(link_t *l)
 
 enum chunk_stage { CH_QUEUED = 0, CH_WRITING, CH_WRITTEN };
 
-/* A piece of request output. Chunks run in order: written ones kept for a retry, the ones in
- * the current write, then queued ones; only the last may still grow. */
+/* A piece of request output: bytes the request owns (data[]), or bytes borrowed from the
+ * caller (ref, from http_client_req_write_ref(); cap == len, so it never grows). Chunks run in
+ * order: written ones kept for a retry, the ones in the current write, then queued ones; only
+ * the last may still grow. */
 typedef struct out_chunk {
     struct out_chunk *next;
+    const char *ref; /* the caller's bytes, or NULL: they are in data[] */
     size_t len;
     size_t cap;
     enum chunk_stage stage;
@@ -154,6 +162,7 @@ struct http_client_req {
     size_t queued_bytes;    /* not handed to the socket yet */
     size_t writing_bytes;   /* in the write in flight */
     size_t held_bytes;      /* written and kept for a retry */
+    size_t held_cost;       /* the memory that keeping them takes (see req_written()) */
     int err;
     unsigned defer_turn;
     char errmsg[224];
@@ -198,6 +207,7 @@ static void conn_fail(conn_t *c, int err, const char *msg, int retryable);
 static void conn_flush(conn_t *c);
 static void conn_resume(conn_t *c);
 static void req_finish(http_client_req_t *req, int err, const char *msg);
+static void chunks_free(out_chunk_t *ch);
 
 /* ---- client-level deferral, corking, close ----------------------------------------------- */
 
@@ -208,10 +218,7 @@ static void req_free(http_client_req_t *req)
     http_client_t *c = req->client;
     link_remove(&req->link);
     link_remove(&req->defer_link);
-    for (out_chunk_t *ch = req->out_head, *next; ch; ch = next) {
-        next = ch->next;
-        base_free(ch);
-    }
+    chunks_free(req->out_head);
     base_pool_destroy(req->pool);
     client_maybe_done(c);
 }
@@ -308,42 +315,81 @@ static size_t req_pending(const http_client_req_t *req)
     return req->queued_bytes + req->writing_bytes;
 }
 
-/* Makes room for `need` more bytes at the end of the queue. Every chunk is allocated before
- * anything is written, so a failure leaves the request as it was. */
-static int out_reserve(http_client_req_t *req, size_t need)
+static out_chunk_t *chunk_new(size_t cap)
+{
+    out_chunk_t *ch = base_malloc(sizeof(*ch) + cap);
+    if (ch)
+        *ch = (out_chunk_t){ .cap = cap, .stage = CH_QUEUED };
+    return ch;
+}
+
+static void chunks_free(out_chunk_t *ch)
+{
+    while (ch) {
+        out_chunk_t *next = ch->next;
+        base_free(ch);
+        ch = next;
+    }
+}
+
+/* Borrowed chunks for `len` bytes at `p`, split at CHUNK_MAX as copied bytes are (so each
+ * fits a uv_buf_t's unsigned length); NULL when out of memory. */
+static out_chunk_t *chunks_borrow(const char *p, size_t len)
+{
+    out_chunk_t *first = NULL, **at = &first;
+    for (size_t off = 0; off < len;) {
+        size_t n = BASE_MIN(len - off, (size_t)CHUNK_MAX);
+        if (!(*at = chunk_new(0))) {
+            chunks_free(first);
+            return NULL;
+        }
+        (*at)->ref = p + off;
+        (*at)->len = (*at)->cap = n;
+        at = &(*at)->next;
+        off += n;
+    }
+    return first;
+}
+
+/* Appends a list of new chunks to the queue; the bytes they already hold count as queued. */
+static void out_link(http_client_req_t *req, out_chunk_t *first)
+{
+    out_chunk_t *last = first;
+    req->queued_bytes += last->len;
+    while (last->next) {
+        last = last->next;
+        req->queued_bytes += last->len;
+    }
+    if (req->out_tail)
+        req->out_tail->next = first;
+    else
+        req->out_head = first;
+    req->out_tail = last;
+    if (!req->out_next)
+        req->out_next = first;
+}
+
+/* Makes room for `need` more bytes at the end of the queue, in new chunks of at least
+ * `min_cap` (CHUNK_MIN amortises small writes). Every chunk is allocated before anything is
+ * written, so a failure leaves the request as it was. */
+static int out_reserve(http_client_req_t *req, size_t need, size_t min_cap)
 {
     out_chunk_t *t = req->out_tail;
     size_t room = t && t->stage == CH_QUEUED ? t->cap - t->len : 0;
     req->out_fill = room > 0 ? t : NULL;
     if (room >= need)
         return 0;
-    out_chunk_t *first = NULL, *last = NULL;
+    out_chunk_t *first = NULL, **at = &first;
     for (size_t rest = need - room; rest > 0;) {
-        size_t cap = BASE_MIN(BASE_MAX(rest, (size_t)CHUNK_MIN), (size_t)CHUNK_MAX);
-        out_chunk_t *ch = base_malloc(sizeof(*ch) + cap);
-        if (!ch) {
-            while (first) {
-                out_chunk_t *next = first->next;
-                base_free(first);
-                first = next;
-            }
+        size_t cap = BASE_MIN(BASE_MAX(rest, min_cap), (size_t)CHUNK_MAX);
+        if (!(*at = chunk_new(cap))) {
+            chunks_free(first);
             return -1;
         }
-        *ch = (out_chunk_t){ .cap = cap, .stage = CH_QUEUED };
-        if (last)
-            last->next = ch;
-        else
-            first = ch;
-        last = ch;
+        at = &(*at)->next;
         rest -= BASE_MIN(rest, cap);
     }
-    if (t)
-        t->next = first;
-    else
-        req->out_head = first;
-    req->out_tail = last;
-    if (!req->out_next)
-        req->out_next = first;
+    out_link(req, first);
     if (!req->out_fill)
         req->out_fill = first;
     return 0;
@@ -377,6 +423,7 @@ static void out_release(http_client_req_t *req)
     if (!req->out_head)
         req->out_tail = NULL;
     req->held_bytes = 0;
+    req->held_cost = 0;
     req->replayable = 0;
 }
 
@@ -389,6 +436,7 @@ static void out_rewind(http_client_req_t *req)
     req->queued_bytes += req->writing_bytes + req->held_bytes;
     req->writing_bytes = 0;
     req->held_bytes = 0;
+    req->held_cost = 0;
 }
 
 /* ---- host pools -------------------------------------------------------------------------- */
@@ -947,7 +995,8 @@ static void conn_flush(conn_t *c)
     out_chunk_t *ch = req->out_next;
     for (; ch && n < MAX_WRITE_BUFS; ch = ch->next) {
         ch->stage = CH_WRITING;
-        bufs[n++] = uv_buf_init(ch->data, (unsigned)ch->len);
+        /* libuv only reads a write's bytes: a borrowed chunk's const is safe to drop */
+        bufs[n++] = uv_buf_init(ch->ref ? (char *)ch->ref : ch->data, (unsigned)ch->len);
         bytes += ch->len;
     }
     req->out_next = ch;
@@ -963,15 +1012,21 @@ static void conn_flush(conn_t *c)
 }
 
 /* The write in flight completed: its chunks are released (or kept for a retry), the response
- * header timer starts once the whole request is out, and a full request hears it may write. */
+ * header timer starts once the whole request is out, and a full request hears it may write.
+ * The retry budget (RETAIN_MAX) counts the memory the kept chunks take: an owned chunk its
+ * bytes, a borrowed one only its descriptor, since the caller keeps its bytes until on_done
+ * anyway; so a large body written by reference stays replayable. */
 static void req_written(http_client_req_t *req, conn_t *c)
 {
     const http_client_options_t *o = &req->client->opts;
-    for (out_chunk_t *ch = req->out_head; ch && ch->stage != CH_QUEUED; ch = ch->next)
+    for (out_chunk_t *ch = req->out_head; ch && ch->stage != CH_QUEUED; ch = ch->next) {
+        if (ch->stage == CH_WRITING)
+            req->held_cost += ch->ref ? sizeof(*ch) : ch->len;
         ch->stage = CH_WRITTEN;
+    }
     req->held_bytes += req->writing_bytes;
     req->writing_bytes = 0;
-    if (!req->replayable || req->held_bytes > RETAIN_MAX)
+    if (!req->replayable || req->held_cost > RETAIN_MAX)
         out_release(req);
     if (req->ended && req->queued_bytes == 0 && !req->sent) {
         req->sent = 1;
@@ -1179,7 +1234,7 @@ static int write_head(http_client_req_t *req, base_slice_t method, base_slice_t 
     for (size_t i = 0; i < h->len; i++)
         if (field_copied(h, h->items[i].name, has_connection))
             need += h->items[i].name.len + 2 + h->items[i].value.len + 2;
-    if (out_reserve(req, need) != 0)
+    if (out_reserve(req, need, CHUNK_MIN) != 0)
         return -1;
     out_append(req, method.base, method.len);
     out_append(req, " ", 1);
@@ -1321,29 +1376,79 @@ http_client_req_t *http_client_request(http_client_t *c, const char *host, int p
     return req;
 }
 
-int http_client_req_write(http_client_req_t *req, const void *data, size_t len)
+/* What every body write checks first: 0, or the error it returns. */
+static int body_check(const http_client_req_t *req, size_t len)
 {
     if (req->finishing)
         return UV_ECANCELED;
     if (req->ended)
         return UV_EINVAL;
-    if (len == 0)
-        return 0; /* a zero-size chunk would end a chunked body */
-    int chunked = req->content_length < 0;
-    if (!chunked && len > (uint64_t)req->content_length - req->body_written)
+    if (req->content_length >= 0 && len > (uint64_t)req->content_length - req->body_written)
         return UV_EINVAL;
+    return 0;
+}
+
+/* `len` body bytes were queued. */
+static void body_queued(http_client_req_t *req, size_t len)
+{
+    req->body_written += len;
+    if (req->content_length >= 0 && req->body_written == (uint64_t)req->content_length)
+        req->ended = 1;
+    req_queued(req);
+}
+
+/* RFC 9112 §7.1: a chunk is its size in hex, CRLF, the data, CRLF. Returns the size line's
+ * length. */
+static size_t chunk_size_line(char line[24], size_t len)
+{
+    return (size_t)snprintf(line, 24, "%zx\r\n", len);
+}
+
+int http_client_req_write(http_client_req_t *req, const void *data, size_t len)
+{
+    int r = body_check(req, len);
+    if (r != 0 || len == 0)
+        return r; /* a zero-size chunk would end a chunked body */
+    int chunked = req->content_length < 0;
     char frame[24];
-    size_t flen = chunked ? (size_t)snprintf(frame, sizeof(frame), "%zx\r\n", len) : 0;
-    if (out_reserve(req, flen + len + (chunked ? 2 : 0)) != 0)
+    size_t flen = chunked ? chunk_size_line(frame, len) : 0;
+    if (out_reserve(req, flen + len + (chunked ? 2 : 0), CHUNK_MIN) != 0)
         return UV_ENOMEM;
     out_append(req, frame, flen);
     out_append(req, data, len);
     if (chunked)
         out_append(req, "\r\n", 2);
-    req->body_written += len;
-    if (!chunked && req->body_written == (uint64_t)req->content_length)
-        req->ended = 1;
-    req_queued(req);
+    body_queued(req, len);
+    return 0;
+}
+
+/* The bytes are queued as borrowed chunks between the copied framing: the size line goes into
+ * the owned tail (or a small new chunk), the CRLF after the data into a FRAME_CAP chunk that
+ * the next size line or the last chunk fills too. Everything is allocated before the queue
+ * changes, so a failure leaves the request as it was. */
+int http_client_req_write_ref(http_client_req_t *req, const void *data, size_t len)
+{
+    int r = body_check(req, len);
+    if (r != 0 || len == 0)
+        return r;
+    int chunked = req->content_length < 0;
+    char frame[24];
+    size_t flen = chunked ? chunk_size_line(frame, len) : 0;
+    out_chunk_t *refs = chunks_borrow(data, len);
+    out_chunk_t *crlf = chunked ? chunk_new(FRAME_CAP) : NULL;
+    if (!refs || (chunked && !crlf) || out_reserve(req, flen, FRAME_CAP) != 0) {
+        chunks_free(refs);
+        base_free(crlf);
+        return UV_ENOMEM;
+    }
+    out_append(req, frame, flen);
+    out_link(req, refs);
+    if (crlf) {
+        memcpy(crlf->data, "\r\n", 2);
+        crlf->len = 2;
+        out_link(req, crlf);
+    }
+    body_queued(req, len);
     return 0;
 }
 
@@ -1363,7 +1468,7 @@ int http_client_req_end(http_client_req_t *req)
         req->client->api_depth--;
         return UV_EINVAL;
     }
-    if (out_reserve(req, 5) != 0)
+    if (out_reserve(req, 5, FRAME_CAP) != 0)
         return UV_ENOMEM;
     out_append(req, "0\r\n\r\n", 5);
     req->ended = 1;

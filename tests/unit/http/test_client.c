@@ -13,6 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#ifdef __SANITIZE_ADDRESS__
+#include <sanitizer/asan_interface.h>
+#else
+#define ASAN_POISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#define ASAN_UNPOISON_MEMORY_REGION(p, n) ((void)(p), (void)(n))
+#endif
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -692,6 +698,14 @@ static int call_write(call_t *c, const void *data, size_t len)
     return r;
 }
 
+static int call_write_ref(call_t *c, const void *data, size_t len)
+{
+    c->in_api = 1;
+    int r = http_client_req_write_ref(c->req, data, len);
+    c->in_api = 0;
+    return r;
+}
+
 static int call_end(call_t *c)
 {
     c->in_api = 1;
@@ -843,6 +857,8 @@ typedef struct writer {
     call_t *call;
     int pieces;
     int written;
+    int by_ref;           /* pieces: every other one written by reference, from piece_at */
+    char piece_at[20][16];
     size_t piece_size;
     uint64_t offset;
     uint64_t total;
@@ -859,9 +875,12 @@ static void writer_tick(uv_timer_t *t)
         return;
     }
     if (w->pieces) {
-        char piece[32];
-        int n = snprintf(piece, sizeof(piece), "piece-%02d;", w->written);
-        assert_int_equal(call_write(c, piece, (size_t)n), 0);
+        char *piece = w->piece_at[w->written];
+        int n = snprintf(piece, sizeof(w->piece_at[0]), "piece-%02d;", w->written);
+        if (w->by_ref && w->written % 2)
+            assert_int_equal(call_write_ref(c, piece, (size_t)n), 0);
+        else
+            assert_int_equal(call_write(c, piece, (size_t)n), 0);
         if (++w->written == w->pieces) {
             assert_int_equal(call_end(c), 0);
             uv_timer_stop(t);
@@ -897,13 +916,13 @@ static void writer_start(env_t *e, call_t *c, unsigned every_ms)
     e->before_finish = writer_close;
 }
 
-static void test_chunked_request_streamed(void **state)
+static void chunked_request_streamed(int by_ref)
 {
-    (void)state;
     reset();
     env_init(&env, NULL, 0, 1);
     memset(&writer, 0, sizeof(writer));
     writer.pieces = 20;
+    writer.by_ref = by_ref;
     calls[0].next = finish_env;
     call_start(&calls[0], &env, "PUT", "/echo", NULL, -1);
     writer_start(&env, &calls[0], 2);
@@ -916,6 +935,19 @@ static void test_chunked_request_streamed(void **state)
     assert_true(body_is(&calls[0], want));
     assert_int_equal(srv.chunked_seen, 1);
     reset();
+}
+
+static void test_chunked_request_streamed(void **state)
+{
+    (void)state;
+    chunked_request_streamed(0);
+}
+
+/* The same with every other piece borrowed: framing stays right across loop turns. */
+static void test_chunked_request_streamed_by_ref(void **state)
+{
+    (void)state;
+    chunked_request_streamed(1);
 }
 
 static void test_chunked_response_streamed(void **state)
@@ -1816,6 +1848,342 @@ static void test_reset_while_sending_body(void **state)
     reset();
 }
 
+/* ================================ bodies written by reference ============================== */
+
+/* An allocator that records the largest allocation, or fails them all. */
+static size_t alloc_largest;
+static int alloc_failing;
+
+static void *counting_malloc(size_t n)
+{
+    if (alloc_failing)
+        return NULL;
+    alloc_largest = BASE_MAX(alloc_largest, n);
+    return malloc(n);
+}
+
+static const base_allocator_t counting_allocator = { counting_malloc, free };
+
+/* The borrowed buffer is freed as soon as on_done is called: ASan reports any later read. */
+static void free_user_and_finish(call_t *c)
+{
+    free(c->user);
+    c->user = NULL;
+    env_finish(c->env);
+}
+
+/* 3 MiB and a bit (several borrowed chunks, many socket writes), written by reference in one
+ * call: nothing the size of the body is allocated, and the app gets it byte-exact. */
+static void test_ref_body_large(void **state)
+{
+    (void)state;
+    reset();
+    env_init(&env, NULL, 0, 1);
+    const size_t total = 3 * MIB + 777;
+    char *body = malloc(total);
+    assert_non_null(body);
+    fill_pattern(body, 0, total);
+    calls[0].user = body;
+    calls[0].check_pattern = 1;
+    calls[0].next = free_user_and_finish;
+    call_start(&calls[0], &env, "POST", "/upload", NULL, (int64_t)total);
+    size_t head = http_client_req_pending(calls[0].req);
+
+    alloc_largest = 0;
+    alloc_failing = 1;
+    base_set_allocator(&counting_allocator);
+    int r_oom = call_write_ref(&calls[0], body, total);
+    alloc_failing = 0;
+    int r = call_write_ref(&calls[0], body, total);
+    base_set_allocator(NULL);
+    assert_int_equal(r_oom, UV_ENOMEM);
+    assert_int_equal(r, 0);
+    assert_true(alloc_largest < 4096); /* descriptors only, no copy */
+    assert_int_equal(http_client_req_pending(calls[0].req), head + total);
+    assert_int_equal(call_write_ref(&calls[0], "x", 1), UV_EINVAL); /* the whole length is in */
+    assert_int_equal(call_end(&calls[0]), 0);
+    env_run(&env);
+    assert_int_equal(calls[0].err, 0);
+    assert_int_equal(calls[0].status, 200);
+    assert_null(calls[0].user);
+    assert_int_equal(srv.length_seen, (int64_t)total);
+    assert_int_equal(srv.upload_bytes, total);
+    assert_int_equal(srv.upload_errors, 0);
+    assert_int_equal(calls[0].body_len, total);
+    assert_int_equal(calls[0].body_errors, 0);
+    reset();
+}
+
+/* Copied and borrowed pieces go out in call order, in the same turn. */
+static void test_ref_and_copied_writes_keep_order(void **state)
+{
+    (void)state;
+    reset();
+    env_init(&env, NULL, 0, 1);
+    static const char two[] = "two,", three[] = "three,", five[] = "five";
+    char one[8] = "one,", four[8] = "four,";
+    calls[0].next = finish_env;
+    call_start(&calls[0], &env, "POST", "/echo", NULL, 23);
+    assert_int_equal(call_write(&calls[0], one, 4), 0);
+    memset(one, '!', sizeof(one)); /* copied: the caller's buffer is free again */
+    assert_int_equal(call_write_ref(&calls[0], two, 4), 0);
+    assert_int_equal(call_write_ref(&calls[0], three, 6), 0);
+    assert_int_equal(call_write(&calls[0], four, 5), 0);
+    memset(four, '!', sizeof(four));
+    assert_int_equal(call_write_ref(&calls[0], five, 4), 0);
+    assert_int_equal(call_end(&calls[0]), 0);
+    env_run(&env);
+    assert_int_equal(calls[0].err, 0);
+    assert_true(body_is(&calls[0], "one,two,three,four,five"));
+    assert_int_equal(srv.length_seen, 23);
+    reset();
+}
+
+/* Chunked: one borrowed chunk over CHUNK_MAX, small borrowed ones back to back, copied ones
+ * between them, all patterned so any misplaced or mis-framed byte shows. */
+static void test_chunked_ref_body(void **state)
+{
+    (void)state;
+    reset();
+    env_init(&env, NULL, 0, 1);
+    const size_t total = 2 * MIB + 1234;
+    char *body = malloc(total);
+    assert_non_null(body);
+    fill_pattern(body, 0, total);
+    calls[0].user = body;
+    calls[0].check_pattern = 1;
+    calls[0].next = free_user_and_finish;
+    call_start(&calls[0], &env, "PUT", "/upload", NULL, -1);
+    static const size_t cuts[] = { MIB + 100, MIB + 1100, MIB + 1110, MIB + 1115, MIB + 1116, MIB + 70000 };
+    size_t off = 0;
+    for (size_t i = 0; i <= BASE_ARRAY_SIZE(cuts); i++) {
+        size_t end = i < BASE_ARRAY_SIZE(cuts) ? cuts[i] : total;
+        int r = i % 3 == 1 ? call_write(&calls[0], body + off, end - off) : call_write_ref(&calls[0], body + off, end - off);
+        assert_int_equal(r, 0);
+        off = end;
+    }
+    assert_int_equal(call_write_ref(&calls[0], body, 0), 0); /* nothing: not the last chunk */
+    assert_int_equal(call_end(&calls[0]), 0);
+    assert_int_equal(call_write_ref(&calls[0], body, 1), UV_EINVAL);
+    env_run(&env);
+    assert_int_equal(calls[0].err, 0);
+    assert_int_equal(calls[0].status, 200);
+    assert_null(calls[0].user);
+    assert_int_equal(srv.chunked_seen, 1);
+    assert_int_equal(srv.upload_bytes, total);
+    assert_int_equal(srv.upload_errors, 0);
+    assert_int_equal(calls[0].body_len, total);
+    assert_int_equal(calls[0].body_errors, 0);
+    reset();
+}
+
+/* Content-Length is enforced as for copied writes; after a cancel nothing is taken. */
+static int ref_checks_done;
+
+static void ref_checks_next(call_t *c)
+{
+    if (++ref_checks_done == 2)
+        env_finish(c->env);
+}
+
+static void test_ref_length_checks_and_cancel(void **state)
+{
+    (void)state;
+    reset();
+    ref_checks_done = 0;
+    env_init(&env, NULL, 0, 1);
+    calls[0].next = ref_checks_next;
+    call_start(&calls[0], &env, "POST", "/echo", NULL, 5);
+    assert_int_equal(call_write_ref(&calls[0], "hello world", 11), UV_EINVAL);
+    assert_int_equal(call_write_ref(&calls[0], "hel", 3), 0);
+    assert_int_equal(call_write_ref(&calls[0], "lo!", 3), UV_EINVAL); /* past Content-Length */
+    assert_int_equal(call_write_ref(&calls[0], "lo", 2), 0);
+    assert_int_equal(call_write_ref(&calls[0], "x", 1), UV_EINVAL);
+    assert_int_equal(call_end(&calls[0]), 0);
+    assert_int_equal(call_write_ref(&calls[0], "x", 1), UV_EINVAL);
+
+    calls[1].next = ref_checks_next;
+    call_start(&calls[1], &env, "POST", "/echo", NULL, 10);
+    assert_int_equal(call_write_ref(&calls[1], "12345", 5), 0);
+    calls[1].in_api = 1;
+    http_client_req_cancel(calls[1].req);
+    calls[1].in_api = 0;
+    assert_int_equal(call_write_ref(&calls[1], "67890", 5), UV_ECANCELED);
+    assert_int_equal(call_write(&calls[1], "67890", 5), UV_ECANCELED);
+    assert_int_equal(call_end(&calls[1]), UV_ECANCELED);
+    env_run(&env);
+    assert_int_equal(calls[0].err, 0);
+    assert_true(body_is(&calls[0], "hello"));
+    assert_int_equal(calls[1].err, UV_ECANCELED);
+    assert_int_equal(calls[1].heads, 0);
+    reset();
+}
+
+/* Cancelled while a borrowed body is being written to an app that is not reading: on_done
+ * poisons the buffer (filled with 0xEE, and for ASan unreadable), then the app starts reading
+ * while the loop runs on. It must get body bytes sent before the cancel, then the close, and
+ * none of the poison. */
+typedef struct stuck {
+    uv_timer_t timer;
+    uv_tcp_t listener;
+    uv_tcp_t app; /* the app's end, accepted but not read until on_done */
+    int accepted;
+    char rbuf[65536];
+    char *body;
+    size_t total;
+    size_t pending_at_cancel;
+    int write_after_cancel;
+    size_t head;     /* request head bytes still to skip; SIZE_MAX until seen */
+    char head_tail[4];
+    uint64_t got;    /* body bytes the app read */
+    uint64_t wrong;  /* ... that differ from the body */
+    int eof;
+} stuck_t;
+
+static stuck_t stuck;
+
+static void stuck_accept(uv_stream_t *l, int status)
+{
+    assert_int_equal(status, 0);
+    assert_false(stuck.accepted);
+    uv_tcp_init(l->loop, &stuck.app);
+    assert_int_equal(uv_accept(l, (uv_stream_t *)&stuck.app), 0);
+    stuck.accepted = 1;
+}
+
+static void stuck_cancel(uv_timer_t *t)
+{
+    (void)t;
+    call_t *c = &calls[0];
+    stuck.pending_at_cancel = http_client_req_pending(c->req);
+    c->in_api = 1;
+    http_client_req_cancel(c->req);
+    c->in_api = 0;
+    stuck.write_after_cancel = call_write_ref(c, stuck.body, 1);
+}
+
+static void stuck_alloc(uv_handle_t *h, size_t size, uv_buf_t *b)
+{
+    (void)h;
+    (void)size;
+    *b = uv_buf_init(stuck.rbuf, sizeof(stuck.rbuf));
+}
+
+/* Skips the request head (it ends at the first CRLF CRLF), then checks every body byte. */
+static void stuck_read(uv_stream_t *st, ssize_t n, const uv_buf_t *b)
+{
+    (void)st;
+    if (n < 0) {
+        stuck.eof = n == UV_EOF || n == UV_ECONNRESET;
+        env_finish(&env);
+        return;
+    }
+    size_t i = 0;
+    for (; stuck.head && i < (size_t)n; i++) {
+        memmove(stuck.head_tail, stuck.head_tail + 1, 3);
+        stuck.head_tail[3] = b->base[i];
+        if (memcmp(stuck.head_tail, "\r\n\r\n", 4) == 0)
+            stuck.head = 0;
+    }
+    for (; i < (size_t)n; i++, stuck.got++)
+        stuck.wrong += (uint8_t)b->base[i] != pattern(stuck.got);
+    if (stuck.wrong)
+        env_finish(&env); /* bytes read after on_done went out */
+}
+
+static void stuck_done(call_t *c)
+{
+    (void)c;
+    memset(stuck.body, 0xEE, stuck.total);
+    ASAN_POISON_MEMORY_REGION(stuck.body, stuck.total);
+    assert_true(stuck.accepted);
+    uv_read_start((uv_stream_t *)&stuck.app, stuck_alloc, stuck_read);
+}
+
+static void stuck_close(env_t *e)
+{
+    (void)e;
+    uv_close((uv_handle_t *)&stuck.timer, NULL);
+    uv_close((uv_handle_t *)&stuck.listener, NULL);
+    if (stuck.accepted)
+        uv_close((uv_handle_t *)&stuck.app, NULL);
+}
+
+static void test_cancel_while_ref_body_written(void **state)
+{
+    (void)state;
+    reset();
+    env_init(&env, NULL, 0, 0);
+    memset(&stuck, 0, sizeof(stuck));
+    stuck.head = SIZE_MAX;
+    stuck.total = 64 * MIB; /* far more than the socket buffers hold */
+    stuck.body = malloc(stuck.total);
+    assert_non_null(stuck.body);
+    fill_pattern(stuck.body, 0, stuck.total);
+    int port;
+    uv_tcp_init(&env.loop, &stuck.listener);
+    assert_int_equal(uv_tcp_open(&stuck.listener, listen_socket(&port)), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&stuck.listener, 4, stuck_accept), 0);
+    uv_timer_init(&env.loop, &stuck.timer);
+    env.before_finish = stuck_close;
+    calls[0].next = stuck_done;
+    call_start_at(&calls[0], &env, "127.0.0.1", port, "POST", "/", NULL, (int64_t)stuck.total);
+    assert_int_equal(call_write_ref(&calls[0], stuck.body, stuck.total), 0);
+    assert_int_equal(call_end(&calls[0]), 0);
+    uv_timer_start(&stuck.timer, stuck_cancel, 200, 0);
+    env_run(&env);
+    assert_int_equal(calls[0].err, UV_ECANCELED);
+    assert_true(stuck.pending_at_cancel > 0); /* the write was still under way */
+    assert_int_equal(stuck.write_after_cancel, UV_ECANCELED);
+    assert_int_equal(stuck.head, 0);
+    assert_int_equal(stuck.wrong, 0);
+    assert_true(stuck.eof);
+    assert_true(stuck.got > 0 && stuck.got < stuck.total); /* part of the body, then the close */
+    ASAN_UNPOISON_MEMORY_REGION(stuck.body, stuck.total);
+    free(stuck.body);
+    reset();
+}
+
+/* A borrowed body far over the copy budget for retries (HTTP_CLIENT_SEND_HIGH_WATER) is still
+ * replayed when the app closed the pooled connection it went out on. */
+static void ref_retry_second(call_t *c)
+{
+    char *body = c->user;
+    calls[1].user = body;
+    calls[1].next = free_user_and_finish;
+    call_start_at(&calls[1], c->env, "127.0.0.1", raw.port, "POST", "/two", NULL, (int64_t)MIB);
+    assert_int_equal(call_write_ref(&calls[1], body, MIB), 0);
+    assert_int_equal(call_end(&calls[1]), 0);
+}
+
+static void test_ref_body_replayed_on_retry(void **state)
+{
+    (void)state;
+    reset();
+    env_init(&env, NULL, 0, 0);
+    raw_start(&env, script_close_second);
+    env.before_finish = raw_stop;
+    char *body = malloc(MIB);
+    assert_non_null(body);
+    for (size_t i = 0; i < MIB; i++)
+        body[i] = (char)('a' + i % 26);
+    calls[0].user = body;
+    calls[0].next = ref_retry_second;
+    call_start_at(&calls[0], &env, "127.0.0.1", raw.port, "GET", "/one", NULL, 0);
+    env_run(&env);
+    assert_int_equal(calls[0].err, 0);
+    assert_int_equal(calls[1].err, 0);
+    assert_true(body_is(&calls[1], "two"));
+    assert_int_equal(calls[1].reused, 0); /* answered on the new connection */
+    assert_null(calls[1].user);
+    assert_int_equal(raw.accepted, 2);
+    assert_int_equal(raw.requests, 3);
+    assert_int_equal(strlen(raw.last_body), 255);
+    for (size_t i = 0; i < 255; i++)
+        assert_int_equal(raw.last_body[i], 'a' + i % 26);
+    reset();
+}
+
 int main(void)
 {
     real_getaddrinfo = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
@@ -1826,6 +2194,7 @@ int main(void)
         cmocka_unit_test(test_pooling_disabled),
         cmocka_unit_test(test_post_content_length),
         cmocka_unit_test(test_chunked_request_streamed),
+        cmocka_unit_test(test_chunked_request_streamed_by_ref),
         cmocka_unit_test(test_chunked_response_streamed),
         cmocka_unit_test(test_large_bodies_both_ways),
         cmocka_unit_test(test_multi_value_headers),
@@ -1852,6 +2221,12 @@ int main(void)
         cmocka_unit_test(test_idle_timeout),
         cmocka_unit_test(test_bytes_after_response_not_reused),
         cmocka_unit_test(test_reset_while_sending_body),
+        cmocka_unit_test(test_ref_body_large),
+        cmocka_unit_test(test_ref_and_copied_writes_keep_order),
+        cmocka_unit_test(test_chunked_ref_body),
+        cmocka_unit_test(test_ref_length_checks_and_cancel),
+        cmocka_unit_test(test_cancel_while_ref_body_written),
+        cmocka_unit_test(test_ref_body_replayed_on_retry),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

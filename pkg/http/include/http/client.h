@@ -4,21 +4,23 @@
  *
  * One http_client_t per worker loop. It keeps a pool of keep-alive connections per
  * "host:port" and streams bodies both ways in bounded chunks: the request body is copied into
- * the request's output queue as the caller writes it (with a high-water mark for
- * back-pressure), the response body is handed to on_data as it is read (and reading stops
- * while the caller has paused the request). Nothing here holds a whole body.
+ * the request's output queue as the caller writes it, or queued by reference to the caller's
+ * memory (http_client_req_write_ref()), with a high-water mark for back-pressure; the response
+ * body is handed to on_data as it is read (and reading stops while the caller has paused the
+ * request). Nothing here holds a whole body.
  *
  * Threads: a client and its requests belong to the loop given to http_client_new(); every
  * function must be called, and every callback runs, on that loop's thread.
  *
  * Callback timing (libuv's rules): no callback ever runs inside http_client_request(),
- * http_client_req_write(), _end(), _pause(), _resume() or _cancel(). on_head, on_data,
+ * http_client_req_write(), _write_ref(), _end(), _pause(), _resume() or _cancel(). on_head, on_data,
  * on_writable and on_done run from the loop. A callback may call any function of this header,
  * including http_client_req_cancel() on its own request and http_client_close().
  *
  * Memory: a request lives until its on_done returns, then it is freed with its pool; the caller
  * must not touch it afterwards. Header slices given to on_head live in the request's pool.
- * Bytes given to http_client_req_write() are copied, so the caller may reuse its buffer at once.
+ * Bytes given to http_client_req_write() are copied, so the caller may reuse its buffer at once;
+ * bytes given to http_client_req_write_ref() are borrowed until on_done is called.
  *
  * Errors are negative libuv codes (uv_err_name() / uv_strerror() work on them), each with a
  * message in Go's words for logs and error bodies:
@@ -108,8 +110,9 @@ void http_client_close(http_client_t *c, void (*done_cb)(void *arg), void *arg);
  *
  * A pooled connection is used when one is idle, else a new one is dialled. If a request on a
  * reused connection fails before any response byte arrived (the app closed it meanwhile) and
- * every body byte written so far is still held (up to HTTP_CLIENT_SEND_HIGH_WATER), it is
- * retried once on a new connection, as Go's Transport does.
+ * every body byte written so far is still held (copied bytes up to HTTP_CLIENT_SEND_HIGH_WATER;
+ * borrowed ones cost the client nothing to hold), it is retried once on a new connection, as
+ * Go's Transport does.
  *
  * Returns the request, or NULL when out of memory or the client is closing (no callback runs
  * then). Every other failure, including an invalid method, target or header value, is
@@ -124,10 +127,22 @@ http_client_req_t *http_client_request(http_client_t *c, const char *host, int p
  * finishing, UV_ENOMEM (the request is unchanged). The caller should stop while
  * http_client_req_pending() >= HTTP_CLIENT_SEND_HIGH_WATER and wait for on_writable. */
 int http_client_req_write(http_client_req_t *req, const void *data, size_t len);
+/* Queues request body bytes without copying them: the socket is written straight from `data`
+ * (only the chunk framing, when the length is unknown, is copied). Same rules, errors and
+ * accounting as http_client_req_write() (Content-Length, end, http_client_req_pending() and
+ * on_writable), and the two may be mixed: the body goes out in call order.
+ *
+ * On 0, the request borrows the `len` bytes at `data`: the caller keeps them valid and
+ * unchanged from this call until on_done is called, whatever ends the request (response,
+ * failure, cancel, http_client_close()). Until then the client may read them at any time,
+ * and more than once: a request retried on a new connection sends them again. From the moment
+ * on_done is called it never reads them again, so on_done itself may free or refill the
+ * buffer. On an error return nothing is borrowed. */
+int http_client_req_write_ref(http_client_req_t *req, const void *data, size_t len);
 /* No more body. With a Content-Length, fewer bytes than announced fail the request (UV_EINVAL
  * through on_done, connection closed). Returns 0 or a negative code as above. */
 int http_client_req_end(http_client_req_t *req);
-/* Request bytes queued and not yet written to the socket. */
+/* Request bytes queued and not yet written to the socket (copied and borrowed alike). */
 size_t http_client_req_pending(const http_client_req_t *req);
 
 /* Response flow control: stop reading the response (no on_data, the socket is not read, so
