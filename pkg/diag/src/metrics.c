@@ -624,6 +624,13 @@ const char *diag_grpc_code_name(int code)
 
 base_slice_t diag_status_label(int status, char *out)
 {
+    if (status >= 100 && status <= 999) { /* every HTTP status: three digits */
+        out[0] = (char)('0' + status / 100);
+        out[1] = (char)('0' + status / 10 % 10);
+        out[2] = (char)('0' + status % 10);
+        out[3] = '\0';
+        return base_slice(out, 3);
+    }
     char tmp[12];
     size_t n = 0;
     unsigned v = status < 0 ? (unsigned)(-(long)status) : (unsigned)status;

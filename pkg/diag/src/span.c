@@ -19,7 +19,7 @@
 
 #define RING_MASK (DIAG_SPAN_RING_CAP - 1u)
 _Static_assert((DIAG_SPAN_RING_CAP & RING_MASK) == 0, "ring capacity must be a power of two");
-_Static_assert(DIAG_SPAN_TEXT_MAX <= UINT16_MAX, "text offsets are 16-bit");
+_Static_assert(DIAG_SPAN_TEXT_MAX + DIAG_SPAN_KEY_COUNT <= UINT16_MAX, "text offsets and key numbers are 16-bit");
 
 /* Keeps the producer's and the consumer's fields on different cache lines. */
 #define CACHE_LINE 64
@@ -118,16 +118,43 @@ int diag_span_set_name(diag_span_t *s, base_slice_t name)
     return put_text(s, &s->name, name, 1);
 }
 
+static const char *const key_names[DIAG_SPAN_KEY_COUNT] = {
+    [DIAG_SPAN_KEY_RPC_SERVICE] = "rpc.service",
+    [DIAG_SPAN_KEY_NET_PEER_NAME] = "net.peer.name",
+    [DIAG_SPAN_KEY_DAPR_API] = "dapr.api",
+    [DIAG_SPAN_KEY_DAPR_PROTOCOL] = "dapr.protocol",
+    [DIAG_SPAN_KEY_DAPR_STATUS_CODE] = "dapr.status_code",
+    [DIAG_SPAN_KEY_DAPR_INVOKE_METHOD] = "dapr.invoke_method",
+    [DIAG_SPAN_KEY_HTTP_REQUEST_METHOD] = "http.request.method",
+    [DIAG_SPAN_KEY_URL_FULL] = "url.full",
+    [DIAG_SPAN_KEY_SERVER_ADDRESS] = "server.address",
+    [DIAG_SPAN_KEY_SERVER_PORT] = "server.port",
+};
+
+const char *diag_span_key_name(diag_span_key_t k)
+{
+    return (unsigned)k < DIAG_SPAN_KEY_COUNT ? key_names[k] : "";
+}
+
+int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t value)
+{
+    if (s->attr_count >= DIAG_SPAN_MAX_ATTRS || (unsigned)key >= DIAG_SPAN_KEY_COUNT)
+        return -1;
+    diag_span_attr_t *a = &s->attrs[s->attr_count];
+    a->key = (diag_span_str_t){ (uint16_t)(DIAG_SPAN_TEXT_MAX + key), (uint16_t)strlen(key_names[key]) };
+    a->value = (diag_span_str_t){ 0, 0 };
+    int rc = put_text(s, &a->value, value, 1);
+    if (rc < 0)
+        return -1;
+    s->attr_count++;
+    return rc;
+}
+
 int diag_span_add_attr(diag_span_t *s, base_slice_t key, base_slice_t value)
 {
     for (unsigned i = 0; i < s->attr_count; i++)
-        if (base_slice_eq(diag_span_text(s, s->attrs[i].key), key))
+        if (base_slice_eq(diag_span_attr_key(s, &s->attrs[i]), key))
             return put_text(s, &s->attrs[i].value, value, 1);
-    return diag_span_add_attr_new(s, key, value);
-}
-
-int diag_span_add_attr_new(diag_span_t *s, base_slice_t key, base_slice_t value)
-{
     if (s->attr_count >= DIAG_SPAN_MAX_ATTRS || key.len == 0)
         return -1;
     diag_span_attr_t *a = &s->attrs[s->attr_count];

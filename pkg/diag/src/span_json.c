@@ -188,16 +188,16 @@ static size_t span_scratch_max(const diag_span_t *s, base_slice_t service)
 
 /* ---- Zipkin v2 ---- */
 
-static int key_is(const diag_span_t *s, diag_span_str_t key, const char *lit, size_t len)
+static int key_is(const diag_span_t *s, const diag_span_attr_t *a, const char *lit, size_t len)
 {
-    return key.len == len && memcmp(s->text + key.off, lit, len) == 0;
+    return a->key.len == len && memcmp(diag_span_attr_key(s, a).base, lit, len) == 0;
 }
 #define KEY_IS(s, k, lit) key_is((s), (k), (lit), sizeof(lit) - 1)
 
 /* An attribute that OpenTelemetry's exporter replaces by its own tag: the resource's
  * service.name and the scope name always win; otel.status_code when a status is set; "error"
  * is written for an error status and removed otherwise. */
-static int zipkin_tag_shadowed(const diag_span_t *s, diag_span_str_t key)
+static int zipkin_tag_shadowed(const diag_span_t *s, const diag_span_attr_t *key)
 {
     return KEY_IS(s, key, "service.name") || KEY_IS(s, key, "otel.library.name") || KEY_IS(s, key, "error") ||
            (s->status != DIAG_SPAN_STATUS_UNSET && KEY_IS(s, key, "otel.status_code"));
@@ -208,10 +208,10 @@ static cJSON *add_tags(tree_t *t, cJSON *o, const diag_span_t *s, const char *se
     cJSON *tags = add_object(t, o, "tags");
     for (unsigned i = 0; i < s->attr_count; i++) {
         const diag_span_attr_t *a = &s->attrs[i];
-        if (zipkin_tag_shadowed(s, a->key))
+        if (zipkin_tag_shadowed(s, a))
             continue;
-        /* the key is a reference into the scratch, valid as long as a constant one */
-        const char *key = scratch_piece(t, s, a->key);
+        /* the key is a constant, or a reference into the scratch, valid as long */
+        const char *key = a->key.off >= DIAG_SPAN_TEXT_MAX ? diag_span_attr_key(s, a).base : scratch_piece(t, s, a->key);
         add_string(t, tags, key, scratch_piece(t, s, a->value));
     }
     add_string(t, tags, "otel.library.name", DIAG_SPAN_SCOPE_NAME);

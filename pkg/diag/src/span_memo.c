@@ -57,13 +57,21 @@ void span_memo_free(span_memo_t *m)
 void span_memo_key(span_memo_key_t *k, const diag_span_t *s, base_slice_t extra, unsigned flags)
 {
     unsigned count = s->attr_count <= DIAG_SPAN_MAX_ATTRS ? s->attr_count : DIAG_SPAN_MAX_ATTRS;
-    /* Every attribute's text lies at or after the first one's key: the builders append, and a
+    /* Every attribute's text lies at or after the first one's: the builders append, and a
      * replaced value is written over its own old bytes or appended. The text ends with the
-     * last byte any attribute uses (a status message set afterwards is not part of it). */
-    size_t lo = count ? s->attrs[0].key.off : 0, hi = lo;
+     * last byte any attribute uses (a status message set afterwards is not part of it). A key
+     * given by number is no text: its number is in the table. */
+    size_t lo = DIAG_SPAN_TEXT_MAX, hi = 0;
+    if (count) {
+        const diag_span_attr_t *a = &s->attrs[0];
+        lo = a->key.off < DIAG_SPAN_TEXT_MAX ? a->key.off : a->value.off;
+    }
     for (unsigned i = 0; i < count; i++) {
         const diag_span_attr_t *a = &s->attrs[i];
-        hi = BASE_MAX(hi, BASE_MAX((size_t)a->key.off + a->key.len, (size_t)a->value.off + a->value.len));
+        size_t end = (size_t)a->value.off + a->value.len;
+        if (a->key.off < DIAG_SPAN_TEXT_MAX)
+            end = BASE_MAX(end, (size_t)a->key.off + a->key.len);
+        hi = BASE_MAX(hi, end);
     }
     hi = BASE_MIN(hi, (size_t)s->text_len);
     lo = BASE_MIN(lo, hi);

@@ -176,7 +176,9 @@ static size_t pack_attrs(span_msg_t *m, const diag_span_t *s, uint8_t *p)
         otlp_value_t *v = &m->values[i];
         *kv = kv_init;
         *v = value_init;
-        kv->key = put_piece(&scratch, s, s->attrs[i].key);
+        const diag_span_attr_t *a = &s->attrs[i];
+        /* protobuf-c only reads a constant key */
+        kv->key = a->key.off >= DIAG_SPAN_TEXT_MAX ? (char *)diag_span_attr_key(s, a).base : put_piece(&scratch, s, a->key);
         /* a oneof member is written even when empty: an empty value stays a string value */
         v->value_case = OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
         v->string_value = put_piece(&scratch, s, s->attrs[i].value);

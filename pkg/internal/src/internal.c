@@ -92,10 +92,10 @@ static void record_span(call_state_t *st, int rpc_status, const char *message)
     base_slice_t parts[] = { BASE_SLICE_LIT("CallLocal/"), base_slice_cstr(st->in->cfg->app_id), BASE_SLICE_LIT("/"),
                              st->method };
     diag_span_set_name(s, base_slice_join(name, sizeof name, parts, 4));
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.invoke_method"), st->method);
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("grpc"));
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.api"), base_slice_cstr(method_paths[st->unary ? 1 : 0]));
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_INVOKE_METHOD, st->method);
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_PROTOCOL, BASE_SLICE_LIT("grpc"));
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_API, base_slice_cstr(method_paths[st->unary ? 1 : 0]));
     if (rpc_status != RPC_OK)
         diag_span_set_error(s, base_slice_cstr(message ? message : diag_grpc_code_name(rpc_status)));
     diag_span_commit(s);

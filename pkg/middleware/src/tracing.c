@@ -82,23 +82,23 @@ static void record_span(mw_exchange_t *x)
     }
     char status[12];
     base_slice_t status_text = diag_status_label(ex->res.status, status);
-    /* constant keys, each added once: no search for them */
+    /* known keys, each added once: stored as numbers */
     if (invoke) {
-        diag_span_add_attr_new(s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
-        diag_span_add_attr_new(s, BASE_SLICE_LIT("net.peer.name"), x->invoke_app);
+        diag_span_add_attr_key(s, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation"));
+        diag_span_add_attr_key(s, DIAG_SPAN_KEY_NET_PEER_NAME, x->invoke_app);
     }
     base_slice_t api[] = { req->method, BASE_SLICE_LIT(" "), req->path };
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.api"), base_slice_join(buf, sizeof buf, api, 3));
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.protocol"), BASE_SLICE_LIT("http"));
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("dapr.status_code"), status_text);
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("http.request.method"), req->method);
-    diag_span_add_attr_new(s, BASE_SLICE_LIT("url.full"), req->target);
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_API, base_slice_join(buf, sizeof buf, api, 3));
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_PROTOCOL, BASE_SLICE_LIT("http"));
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_DAPR_STATUS_CODE, status_text);
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_HTTP_REQUEST_METHOD, req->method);
+    diag_span_add_attr_key(s, DIAG_SPAN_KEY_URL_FULL, req->target);
     base_slice_t addr, port;
     split_peer(req->peer, &addr, &port);
     if (addr.len)
-        diag_span_add_attr_new(s, BASE_SLICE_LIT("server.address"), addr);
+        diag_span_add_attr_key(s, DIAG_SPAN_KEY_SERVER_ADDRESS, addr);
     if (port.len)
-        diag_span_add_attr_new(s, BASE_SLICE_LIT("server.port"), port);
+        diag_span_add_attr_key(s, DIAG_SPAN_KEY_SERVER_PORT, port);
     /* the caller's own dapr-* headers become attributes (daprd's userDefinedHTTPHeaders) */
     for (size_t i = 0; i < req->headers.len; i++) {
         base_slice_t k = req->headers.items[i].name;

@@ -71,6 +71,45 @@ static void test_builders(void **state)
     assert_int_equal(diag_span_add_attr(&s, BASE_SLICE_NULL, BASE_SLICE_LIT("x")), -1);
 }
 
+/* Known keys are stored as numbers and read back by name; a text key of the same name finds
+ * them; the table limit and a value that does not fit hold as for text keys. */
+static void test_known_keys(void **state)
+{
+    (void)state;
+    diag_span_t s;
+    diag_span_reset(&s);
+    diag_span_set_name(&s, BASE_SLICE_LIT("CallLocal/orders/new"));
+    assert_int_equal(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation")), 0);
+    assert_int_equal(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_SERVER_PORT, BASE_SLICE_LIT("")), 0);
+    size_t used = s.text_len;
+    assert_int_equal(used, strlen("CallLocal/orders/new") + strlen("ServiceInvocation")); /* no key text */
+    base_slice_t k = diag_span_attr_key(&s, &s.attrs[0]);
+    assert_int_equal(k.len, strlen("rpc.service"));
+    assert_memory_equal(k.base, "rpc.service", k.len);
+    k = diag_span_attr_key(&s, &s.attrs[1]);
+    assert_memory_equal(k.base, "server.port", k.len);
+    assert_text(&s, s.attrs[0].value, "ServiceInvocation");
+    /* the text-key builder finds a known key by its name and replaces its value */
+    assert_int_equal(diag_span_add_attr(&s, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("Other")), 0);
+    assert_int_equal(s.attr_count, 2);
+    assert_text(&s, s.attrs[0].value, "Other");
+    /* every name */
+    for (int i = 0; i < DIAG_SPAN_KEY_COUNT; i++)
+        assert_true(strlen(diag_span_key_name((diag_span_key_t)i)) > 0);
+    assert_int_equal(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_COUNT, BASE_SLICE_LIT("x")), -1);
+    /* the limit */
+    while (s.attr_count < DIAG_SPAN_MAX_ATTRS)
+        assert_true(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_URL_FULL, BASE_SLICE_LIT("u")) >= 0);
+    assert_int_equal(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_URL_FULL, BASE_SLICE_LIT("u")), -1);
+    /* a value that does not fit at all: nothing added */
+    diag_span_reset(&s);
+    static char big[DIAG_SPAN_TEXT_MAX];
+    memset(big, 'x', sizeof big);
+    assert_int_equal(diag_span_set_name(&s, base_slice(big, sizeof big)), 0);
+    assert_int_equal(diag_span_add_attr_key(&s, DIAG_SPAN_KEY_URL_FULL, BASE_SLICE_LIT("u")), -1);
+    assert_int_equal(s.attr_count, 0);
+}
+
 static void test_context(void **state)
 {
     (void)state;
@@ -349,6 +388,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builders),
+        cmocka_unit_test(test_known_keys),
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_ring_full_and_order),

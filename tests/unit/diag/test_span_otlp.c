@@ -551,6 +551,38 @@ static void test_memo_same_output(void **state)
     free(spans);
 }
 
+/* A span with known keys (stored as numbers) encodes to the same bytes as one with the same
+ * keys as text, with and without the memo. */
+static void test_known_keys_same_output(void **state)
+{
+    (void)state;
+    diag_span_t a, b;
+    root_span(&a);
+    root_span(&b);
+    diag_span_add_attr(&a, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr(&a, BASE_SLICE_LIT("server.port"), BASE_SLICE_LIT("5123"));
+    diag_span_add_attr_key(&b, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr_key(&b, DIAG_SPAN_KEY_SERVER_PORT, BASE_SLICE_LIT("5123"));
+    base_buf_t x = BASE_BUF_INIT, y = BASE_BUF_INIT;
+    diag_span_otlp_encoder_t ea = { 0 }, eb = { 0 };
+    base_slice_t rx, ry;
+    assert_int_equal(diag_span_otlp_begin(&ea, &x, SERVICE), 0);
+    assert_int_equal(diag_span_otlp_begin(&eb, &y, SERVICE), 0);
+    for (int i = 0; i < 4; i++) { /* the third and fourth come from the memo */
+        assert_int_equal(diag_span_otlp_add(&ea, &a), 0);
+        assert_int_equal(diag_span_otlp_add(&eb, &b), 0);
+    }
+    assert_int_equal(diag_span_otlp_end(&ea, &rx), 0);
+    assert_int_equal(diag_span_otlp_end(&eb, &ry), 0);
+    assert_int_equal(rx.len, ry.len);
+    assert_memory_equal(rx.base, ry.base, rx.len);
+    request_free(decode(ry));
+    diag_span_otlp_free(&ea);
+    diag_span_otlp_free(&eb);
+    base_buf_free(&x);
+    base_buf_free(&y);
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -599,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_utf8_repair),
         cmocka_unit_test(test_worst_case),
         cmocka_unit_test(test_memo_same_output),
+        cmocka_unit_test(test_known_keys_same_output),
         cmocka_unit_test(test_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

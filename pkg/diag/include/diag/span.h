@@ -41,7 +41,27 @@ typedef enum diag_span_status {
     DIAG_SPAN_STATUS_ERROR = 2,
 } diag_span_status_t;
 
-/* A piece of diag_span_t.text. */
+/*
+ * The attribute keys of the sidecar's own spans, daprd's names. A span stores such a key as its
+ * number instead of copying its text (diag_span_add_attr_key()): the key of an attribute is
+ * read with diag_span_attr_key(), never as a piece of the text.
+ */
+typedef enum diag_span_key {
+    DIAG_SPAN_KEY_RPC_SERVICE = 0,     /* rpc.service */
+    DIAG_SPAN_KEY_NET_PEER_NAME,       /* net.peer.name */
+    DIAG_SPAN_KEY_DAPR_API,            /* dapr.api */
+    DIAG_SPAN_KEY_DAPR_PROTOCOL,       /* dapr.protocol */
+    DIAG_SPAN_KEY_DAPR_STATUS_CODE,    /* dapr.status_code */
+    DIAG_SPAN_KEY_DAPR_INVOKE_METHOD,  /* dapr.invoke_method */
+    DIAG_SPAN_KEY_HTTP_REQUEST_METHOD, /* http.request.method */
+    DIAG_SPAN_KEY_URL_FULL,            /* url.full */
+    DIAG_SPAN_KEY_SERVER_ADDRESS,      /* server.address */
+    DIAG_SPAN_KEY_SERVER_PORT,         /* server.port */
+    DIAG_SPAN_KEY_COUNT
+} diag_span_key_t;
+
+/* A piece of diag_span_t.text; for an attribute key given by number, off is
+ * DIAG_SPAN_TEXT_MAX + the number and len the key's length. */
 typedef struct diag_span_str {
     uint16_t off;
     uint16_t len;
@@ -80,6 +100,17 @@ static inline base_slice_t diag_span_text(const diag_span_t *s, diag_span_str_t 
     return (base_slice_t){ s->text + str.off, str.len };
 }
 
+/* The key of diag_span_key_t k, NUL-terminated. */
+const char *diag_span_key_name(diag_span_key_t k);
+
+/* An attribute's key: its text, or the name of its number. */
+static inline base_slice_t diag_span_attr_key(const diag_span_t *s, const diag_span_attr_t *a)
+{
+    if (a->key.off >= DIAG_SPAN_TEXT_MAX)
+        return (base_slice_t){ diag_span_key_name((diag_span_key_t)(a->key.off - DIAG_SPAN_TEXT_MAX)), a->key.len };
+    return diag_span_text(s, a->key);
+}
+
 /* Wall-clock time (CLOCK_REALTIME) in ns since the Unix epoch, for start_ns and end_ns. */
 uint64_t diag_now_unix_ns(void);
 
@@ -102,9 +133,9 @@ int diag_span_set_name(diag_span_t *s, base_slice_t name);
 /* Adds a string attribute. A key already present gets the new value (keys stay unique, as
  * OTLP requires). */
 int diag_span_add_attr(diag_span_t *s, base_slice_t key, base_slice_t value);
-/* Adds a string attribute whose key the caller knows is not there yet (a constant key, added
- * once): the same as diag_span_add_attr() without the search for the key. */
-int diag_span_add_attr_new(diag_span_t *s, base_slice_t key, base_slice_t value);
+/* Adds a string attribute with one of the known keys, stored as its number (no copy, no search:
+ * the caller adds each known key once). Returns as diag_span_add_attr(). */
+int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t value);
 /* Status ERROR with a description (may be empty). */
 int diag_span_set_error(diag_span_t *s, base_slice_t message);
 
