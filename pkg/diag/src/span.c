@@ -118,22 +118,28 @@ int diag_span_set_name(diag_span_t *s, base_slice_t name)
     return put_text(s, &s->name, name, 1);
 }
 
-static const char *const key_names[DIAG_SPAN_KEY_COUNT] = {
-    [DIAG_SPAN_KEY_RPC_SERVICE] = "rpc.service",
-    [DIAG_SPAN_KEY_NET_PEER_NAME] = "net.peer.name",
-    [DIAG_SPAN_KEY_DAPR_API] = "dapr.api",
-    [DIAG_SPAN_KEY_DAPR_PROTOCOL] = "dapr.protocol",
-    [DIAG_SPAN_KEY_DAPR_STATUS_CODE] = "dapr.status_code",
-    [DIAG_SPAN_KEY_DAPR_INVOKE_METHOD] = "dapr.invoke_method",
-    [DIAG_SPAN_KEY_HTTP_REQUEST_METHOD] = "http.request.method",
-    [DIAG_SPAN_KEY_URL_FULL] = "url.full",
-    [DIAG_SPAN_KEY_SERVER_ADDRESS] = "server.address",
-    [DIAG_SPAN_KEY_SERVER_PORT] = "server.port",
+/* The known keys' names, with their lengths so that adding one costs no strlen(). */
+#define KEY(k, name) [k] = { name, sizeof(name) - 1 }
+static const struct {
+    const char *name;
+    uint8_t len;
+} known_keys[DIAG_SPAN_KEY_COUNT] = {
+    KEY(DIAG_SPAN_KEY_RPC_SERVICE, "rpc.service"),
+    KEY(DIAG_SPAN_KEY_NET_PEER_NAME, "net.peer.name"),
+    KEY(DIAG_SPAN_KEY_DAPR_API, "dapr.api"),
+    KEY(DIAG_SPAN_KEY_DAPR_PROTOCOL, "dapr.protocol"),
+    KEY(DIAG_SPAN_KEY_DAPR_STATUS_CODE, "dapr.status_code"),
+    KEY(DIAG_SPAN_KEY_DAPR_INVOKE_METHOD, "dapr.invoke_method"),
+    KEY(DIAG_SPAN_KEY_HTTP_REQUEST_METHOD, "http.request.method"),
+    KEY(DIAG_SPAN_KEY_URL_FULL, "url.full"),
+    KEY(DIAG_SPAN_KEY_SERVER_ADDRESS, "server.address"),
+    KEY(DIAG_SPAN_KEY_SERVER_PORT, "server.port"),
 };
+#undef KEY
 
 const char *diag_span_key_name(diag_span_key_t k)
 {
-    return (unsigned)k < DIAG_SPAN_KEY_COUNT ? key_names[k] : "";
+    return (unsigned)k < DIAG_SPAN_KEY_COUNT ? known_keys[k].name : "";
 }
 
 int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t value)
@@ -141,7 +147,7 @@ int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t val
     if (s->attr_count >= DIAG_SPAN_MAX_ATTRS || (unsigned)key >= DIAG_SPAN_KEY_COUNT)
         return -1;
     diag_span_attr_t *a = &s->attrs[s->attr_count];
-    a->key = (diag_span_str_t){ (uint16_t)(DIAG_SPAN_TEXT_MAX + key), (uint16_t)strlen(key_names[key]) };
+    a->key = (diag_span_str_t){ (uint16_t)(DIAG_SPAN_TEXT_MAX + key), known_keys[key].len };
     a->value = (diag_span_str_t){ 0, 0 };
     int rc = put_text(s, &a->value, value, 1);
     if (rc < 0)
