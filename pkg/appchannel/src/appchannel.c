@@ -577,11 +577,8 @@ static void on_rpc_close(rpc_call_t *rc, void *ud, int status, base_slice_t mess
     call->rcall = NULL;
     if (diag_metrics_on()) {
         /* the ocgrpc client families of daprd's connection to the app */
-        base_slice_t method = BASE_SLICE_LIT(ONINVOKE_PATH);
-        base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(status)) };
-        diag_record(DIAG_GRPC_CLIENT, l, diag_ms_since(call->obs_start_ns, base_now_ns()));
-        diag_record(DIAG_GRPC_CLIENT_SENT_BYTES, &method, (double)call->obs_sent);
-        diag_record(DIAG_GRPC_CLIENT_RECV_BYTES, &method, (double)call->obs_recv);
+        diag_record_rpc(DIAG_RPC_CLIENT, ONINVOKE_PATH, status, diag_ms_since(call->obs_start_ns, base_now_ns()),
+                        (double)call->obs_sent, (double)call->obs_recv);
     }
     if (call->cancelled) {
         finish(call, 0, NULL, NULL);

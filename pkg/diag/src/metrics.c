@@ -150,12 +150,20 @@ struct series {
     char labels[];            /* then, aligned, the bucket counters */
 };
 
+/* The series of diag_record_rpc()'s last call on one side. */
+typedef struct rpc_last {
+    const char *method;
+    int code;
+    series_t *series[3]; /* calls and latency, sent, received */
+} rpc_last_t;
+
 typedef struct shard {
     _Atomic(series_t *) heads[DIAG_INST_COUNT];
     unsigned counts[DIAG_INST_COUNT];
     series_t *nolabel[DIAG_INST_COUNT]; /* the one series of a label-less instrument */
     series_t *last[DIAG_INST_COUNT];    /* the series each instrument used last: requests
                                            repeat their labels, so most look-ups end here */
+    rpc_last_t rpc_last[2];             /* diag_record_rpc()'s last call per side */
     series_t **table;
     size_t table_size; /* power of two */
     size_t table_used;
@@ -453,16 +461,9 @@ static series_t *find_series(shard_t *sh, unsigned inst, const base_slice_t *lab
     return s;
 }
 
-void diag_record(diag_inst_t inst, const base_slice_t *labels, double value)
+static void observe(series_t *s, const inst_def_t *d, double value)
 {
-    shard_t *sh = tls_shard;
-    if (!sh || !g_metrics)
-        return;
-    series_t *s = find_series(sh, inst, labels);
-    if (!s)
-        return;
     bump(&s->count, 1);
-    const inst_def_t *d = &insts[inst];
     if (d->kind == K_COUNTER)
         return;
     atomic_store_explicit(&s->sum, double_to_bits(bits_to_double(load(&s->sum)) + value), memory_order_relaxed);
@@ -478,6 +479,48 @@ void diag_record(diag_inst_t inst, const base_slice_t *labels, double value)
             lo = mid + 1;
     }
     bump(&s->buckets[lo], 1);
+}
+
+void diag_record(diag_inst_t inst, const base_slice_t *labels, double value)
+{
+    shard_t *sh = tls_shard;
+    if (!sh || !g_metrics)
+        return;
+    series_t *s = find_series(sh, inst, labels);
+    if (s)
+        observe(s, &insts[inst], value);
+}
+
+void diag_record_rpc(diag_rpc_side_t side, const char *method, int code, double ms, double sent, double recv)
+{
+    static const diag_inst_t families[2][3] = {
+        [DIAG_RPC_SERVER] = { DIAG_GRPC_SERVER, DIAG_GRPC_SERVER_SENT_BYTES, DIAG_GRPC_SERVER_RECV_BYTES },
+        [DIAG_RPC_CLIENT] = { DIAG_GRPC_CLIENT, DIAG_GRPC_CLIENT_SENT_BYTES, DIAG_GRPC_CLIENT_RECV_BYTES },
+    };
+    shard_t *sh = tls_shard;
+    if (!sh || !g_metrics || (unsigned)side > DIAG_RPC_CLIENT)
+        return;
+    const diag_inst_t *f = families[side];
+    rpc_last_t *last = &sh->rpc_last[side];
+    if (last->method != method || last->code != code || !last->series[0]) {
+        /* The code's name is looked up only here: for a code past the known ones it is text
+         * that changes, which the address of `method` and the number of the code do not. */
+        base_slice_t l[2] = { base_slice_cstr(method), base_slice_cstr(diag_grpc_code_name(code)) };
+        for (int i = 0; i < 3; i++)
+            last->series[i] = find_series(sh, f[i], l);
+        last->method = method;
+        last->code = code;
+        if (!last->series[0] || !last->series[1] || !last->series[2]) {
+            last->method = NULL; /* out of memory or series: try again next time */
+            for (int i = 0; i < 3; i++)
+                if (last->series[i])
+                    observe(last->series[i], &insts[f[i]], i == 0 ? ms : i == 1 ? sent : recv);
+            return;
+        }
+    }
+    observe(last->series[0], &insts[f[0]], ms);
+    observe(last->series[1], &insts[f[1]], sent);
+    observe(last->series[2], &insts[f[2]], recv);
 }
 
 /* ---- label helpers ------------------------------------------------------------------------ */

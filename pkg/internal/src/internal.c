@@ -116,11 +116,8 @@ static void record_end(call_state_t *st, int rpc_status, const char *message)
         base_slice_t l[2] = { base_slice_cstr(st->caller), diag_status_label(code, num) };
         diag_record(DIAG_SI_RES_SENT, l, 0);
     }
-    base_slice_t method = base_slice_cstr(method_paths[st->unary ? 1 : 0]);
-    base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(rpc_status)) };
-    diag_record(DIAG_GRPC_SERVER, l, diag_ms_since(st->start_ns, base_now_ns()));
-    diag_record(DIAG_GRPC_SERVER_RECV_BYTES, &method, (double)st->bytes_in);
-    diag_record(DIAG_GRPC_SERVER_SENT_BYTES, &method, (double)st->bytes_out);
+    diag_record_rpc(DIAG_RPC_SERVER, method_paths[st->unary ? 1 : 0], rpc_status, diag_ms_since(st->start_ns, base_now_ns()),
+                    (double)st->bytes_out, (double)st->bytes_in);
 }
 
 /* The caller's app id, from the leading message's metadata ("unknown" when absent, as daprd). */

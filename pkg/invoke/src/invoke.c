@@ -108,11 +108,8 @@ static void record_rpc_close(invoke_call_t *c, int status)
 {
     if (!diag_metrics_on())
         return;
-    base_slice_t method = base_slice_cstr(c->unary ? PATH_UNARY : PATH_STREAM);
-    base_slice_t l[2] = { method, base_slice_cstr(diag_grpc_code_name(status)) };
-    diag_record(DIAG_GRPC_CLIENT, l, diag_ms_since(c->attempt_ns, base_now_ns()));
-    diag_record(DIAG_GRPC_CLIENT_SENT_BYTES, &method, (double)c->bytes_out);
-    diag_record(DIAG_GRPC_CLIENT_RECV_BYTES, &method, (double)c->bytes_in);
+    diag_record_rpc(DIAG_RPC_CLIENT, c->unary ? PATH_UNARY : PATH_STREAM, status, diag_ms_since(c->attempt_ns, base_now_ns()),
+                    (double)c->bytes_out, (double)c->bytes_in);
 }
 
 static void start_attempt(invoke_call_t *c);

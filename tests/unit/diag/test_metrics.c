@@ -703,6 +703,54 @@ static void test_allocation_failures(void **state)
 
 /* ---- label helpers -------------------------------------------------------------------------- */
 
+/* diag_record_rpc() records what the three diag_record() calls would, whatever changes between
+ * calls: the side, the method, the code, a code past the known ones (whose name is text that
+ * changes at one address), and a method literal at another address with the same text. */
+static void test_record_rpc_matches_record(void **state)
+{
+    (void)state;
+    static const char stream[] = "/dapr.proto.internals.v1.ServiceInvocation/CallLocalStream";
+    static const char unary[] = "/dapr.proto.internals.v1.ServiceInvocation/CallLocal";
+    static const char stream_again[] = "/dapr.proto.internals.v1.ServiceInvocation/CallLocalStream";
+    struct {
+        diag_rpc_side_t side;
+        const char *method;
+        int code;
+        double ms, sent, recv;
+    } calls[] = {
+        { DIAG_RPC_CLIENT, stream, 0, 1.5, 100, 200 },  { DIAG_RPC_CLIENT, stream, 0, 7, 1100, 20 },
+        { DIAG_RPC_CLIENT, stream, 14, 3, 10, 0 },      { DIAG_RPC_CLIENT, unary, 0, 0.2, 5000, 70000 },
+        { DIAG_RPC_SERVER, stream, 0, 2, 300, 400 },    { DIAG_RPC_SERVER, stream, 20, 2, 1, 1 },
+        { DIAG_RPC_SERVER, stream, 21, 4, 2, 2 },       { DIAG_RPC_SERVER, stream, 21, 4, 2, 2 },
+        { DIAG_RPC_CLIENT, stream_again, 0, 9, 9, 9 },  { DIAG_RPC_CLIENT, stream, 0, 1.5, 100, 200 },
+    };
+    char *want = NULL, *got = NULL;
+    for (int pass = 0; pass < 2; pass++) {
+        diag_metrics_t *m = reg_default();
+        for (size_t i = 0; i < BASE_ARRAY_SIZE(calls); i++) {
+            if (pass == 1) {
+                diag_record_rpc(calls[i].side, calls[i].method, calls[i].code, calls[i].ms, calls[i].sent,
+                                calls[i].recv);
+                continue;
+            }
+            int server = calls[i].side == DIAG_RPC_SERVER;
+            base_slice_t l[2] = { base_slice_cstr(calls[i].method), base_slice_cstr(diag_grpc_code_name(calls[i].code)) };
+            diag_record(server ? DIAG_GRPC_SERVER : DIAG_GRPC_CLIENT, l, calls[i].ms);
+            diag_record(server ? DIAG_GRPC_SERVER_SENT_BYTES : DIAG_GRPC_CLIENT_SENT_BYTES, l, calls[i].sent);
+            diag_record(server ? DIAG_GRPC_SERVER_RECV_BYTES : DIAG_GRPC_CLIENT_RECV_BYTES, l, calls[i].recv);
+        }
+        if (pass == 0)
+            want = scrape(m);
+        else
+            got = scrape(m);
+        reg_free(m);
+    }
+    assert_string_equal(got, want);
+    assert_non_null(strstr(got, "grpc_server_status=\"Code(21)\"} 2\n"));
+    free(want);
+    free(got);
+}
+
 static void test_path_label_without_registry(void **state)
 {
     (void)state;
@@ -908,6 +956,7 @@ int main(void)
         cmocka_unit_test(test_scrape_while_recording),
         cmocka_unit_test(test_collectors),
         cmocka_unit_test(test_allocation_failures),
+        cmocka_unit_test(test_record_rpc_matches_record),
         cmocka_unit_test(test_path_label_without_registry),
         cmocka_unit_test(test_path_label_increased_cardinality),
         cmocka_unit_test(test_path_label_low_cardinality),

@@ -91,6 +91,20 @@ int diag_metrics_on(void);
  * (value ignored). labels: the instrument's labels in the order listed above, app_id excluded. */
 void diag_record(diag_inst_t inst, const base_slice_t *labels, double value);
 
+typedef enum diag_rpc_side {
+    DIAG_RPC_SERVER = 0, /* DIAG_GRPC_SERVER, _RECV_BYTES, _SENT_BYTES */
+    DIAG_RPC_CLIENT,     /* DIAG_GRPC_CLIENT, _SENT_BYTES, _RECV_BYTES */
+} diag_rpc_side_t;
+
+/*
+ * One finished gRPC call into its side's three families: completed calls and latency (labels
+ * method and the status's name), bytes sent and bytes received (label method). The same as the
+ * three diag_record() calls, for less: `method` must be a string that never changes while the
+ * process runs (a literal), and each thread remembers the series of its last method and code
+ * by address, so that a call like the last one compares no label at all.
+ */
+void diag_record_rpc(diag_rpc_side_t side, const char *method, int code, double ms, double sent, double recv);
+
 /* The path label of the HTTP families under the configuration's cardinality rules (daprd's
  * getMetricsPath): the full normalised path with increasedCardinality, else the matching
  * pathMatching pattern, else "". The result is `path` itself when it is already normalised
