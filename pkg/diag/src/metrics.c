@@ -469,8 +469,13 @@ static void observe(series_t *s, const inst_def_t *d, double value)
     atomic_store_explicit(&s->sum, double_to_bits(bits_to_double(load(&s->sum)) + value), memory_order_relaxed);
     const double *bounds = bucket_bounds(g_metrics, d->kind);
     size_t nb = bucket_count(g_metrics, d->kind);
-    /* binary search for the first bound >= value; past the last: the +Inf counter at nb */
+    /* The first bound >= value; past the last: the +Inf counter at nb. Most values are small
+     * (a few ms, a few KiB): the first bounds are tried in order, the rest by bisection. */
     size_t lo = 0, hi = nb;
+    for (size_t linear = BASE_MIN(nb, (size_t)4); lo < linear && value > bounds[lo]; lo++)
+        ;
+    if (lo < BASE_MIN(nb, (size_t)4))
+        hi = lo;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         if (value <= bounds[mid])
@@ -617,7 +622,10 @@ static int has_double_slash(base_slice_t p)
     return 0;
 }
 
-static const char *const static_paths[] = { "/dapr/config", "/dapr/metrics", "/dapr/subscribe", "/healthz" };
+#define STATIC_PATH(p) { p, sizeof(p) - 1 }
+static const base_slice_t static_paths[] = { STATIC_PATH("/dapr/config"), STATIC_PATH("/dapr/metrics"),
+                                             STATIC_PATH("/dapr/subscribe"), STATIC_PATH("/healthz") };
+#undef STATIC_PATH
 
 base_slice_t diag_http_path_label(base_slice_t path, char *out, size_t outlen)
 {
@@ -625,7 +633,7 @@ base_slice_t diag_http_path_label(base_slice_t path, char *out, size_t outlen)
     if (!m || outlen == 0)
         return BASE_SLICE_LIT("");
     for (size_t i = 0; i < BASE_ARRAY_SIZE(static_paths); i++)
-        if (base_slice_eq(path, base_slice_cstr(static_paths[i])))
+        if (base_slice_eq(path, static_paths[i]))
             return path;
     if (m->path_count) {
         char norm[1024];

@@ -148,6 +148,15 @@ int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t val
         return -1;
     diag_span_attr_t *a = &s->attrs[s->attr_count];
     a->key = (diag_span_str_t){ (uint16_t)(DIAG_SPAN_TEXT_MAX + key), known_keys[key].len };
+    if (value.len <= (size_t)(DIAG_SPAN_TEXT_MAX - s->text_len) && (value.base || !value.len)) {
+        /* the common case, appended whole without put_text()'s checks */
+        if (value.len)
+            memcpy(s->text + s->text_len, value.base, value.len);
+        a->value = (diag_span_str_t){ s->text_len, (uint16_t)value.len };
+        s->text_len = (uint16_t)(s->text_len + value.len);
+        s->attr_count++;
+        return 0;
+    }
     a->value = (diag_span_str_t){ 0, 0 };
     int rc = put_text(s, &a->value, value, 1);
     if (rc < 0)
