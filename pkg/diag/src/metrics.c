@@ -613,12 +613,21 @@ static const char *match_patterns(const diag_metrics_t *m, const char *path)
 
 static int has_double_slash(base_slice_t p)
 {
-    const char *q = p.base, *end = p.base + p.len;
-    while ((q = memchr(q, '/', (size_t)(end - q))) && q + 1 < end) {
-        if (q[1] == '/')
+    /* Eight positions at a time: a byte of (w ^ slashes) | (next ^ slashes) is zero where a
+     * '/' follows a '/'; the usual zero-byte test finds one without a false positive. */
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull, slashes = ones * '/';
+    size_t i = 0;
+    for (; i + 9 <= p.len; i += 8) {
+        uint64_t w, next;
+        memcpy(&w, p.base + i, 8);
+        memcpy(&next, p.base + i + 1, 8);
+        uint64_t v = (w ^ slashes) | (next ^ slashes);
+        if ((v - ones) & ~v & highs)
             return 1;
-        q++;
     }
+    for (i = i ? i : 1; i < p.len; i++)
+        if (p.base[i] == '/' && p.base[i - 1] == '/')
+            return 1;
     return 0;
 }
 

@@ -18,14 +18,14 @@
  * those protobuf-c would pack from the whole tree (fields in number order, minimal varints);
  * the unit tests compare them.
  *
- * A span is the concatenation of its pieces in field-number order, each packed by protobuf-c:
- * SpanIds (fields 1, 2, 4), the name and kind (5, 6), SpanTimes (7, 8), the attributes (9),
- * and the status (15) when it is an error. Protobuf reads concatenated messages of a type as
- * one, so these are the bytes of the whole Span. The ids and times change with every span and
- * come from small messages of their own (proto/remora/otlp/v1/span_pieces.proto), which
- * protobuf-c packs for a fraction of what walking Span's 16 fields costs. The name, kind and
- * attributes mostly repeat: the encoder's memo (span_memo.h) keeps their bytes per distinct
- * set, so only a new set is packed.
+ * A span is the concatenation of its pieces in field-number order: the ids (fields 1, 2, 4),
+ * the name and kind (5, 6), the times (7, 8), the attributes (9), and the status (15) when it
+ * is an error. Protobuf reads concatenated messages of a type as one, so these are the bytes
+ * of the whole Span. Everything with text is packed by protobuf-c, from a Span with only those
+ * fields set; the ids and times, fixed-width and new in every span, are framed here like the
+ * envelope (below). The name, kind and attributes mostly repeat: the encoder's memo
+ * (span_memo.h) keeps protobuf-c's bytes for them per distinct set, so only a new set is
+ * packed.
  *
  * Per span nothing is allocated but a memo entry for a set seen twice: the Span, its Status,
  * KeyValues and AnyValues are structs on the stack (DIAG_SPAN_MAX_ATTRS of each), the ids point
@@ -41,7 +41,6 @@
 #include "base/utf8.h"
 #include "span_memo.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
-#include "remora/otlp/v1/span_pieces.pb-c.h"
 
 typedef Opentelemetry__Proto__Trace__V1__Span otlp_span_t;
 typedef Opentelemetry__Proto__Trace__V1__Status otlp_status_t;
@@ -49,8 +48,6 @@ typedef Opentelemetry__Proto__Common__V1__KeyValue otlp_kv_t;
 typedef Opentelemetry__Proto__Common__V1__AnyValue otlp_value_t;
 typedef Opentelemetry__Proto__Common__V1__InstrumentationScope otlp_scope_t;
 typedef Opentelemetry__Proto__Resource__V1__Resource otlp_resource_t;
-typedef Remora__Otlp__V1__SpanIds otlp_ids_t;
-typedef Remora__Otlp__V1__SpanTimes otlp_times_t;
 
 /* Tags (field number << 3 | 2, length-delimited) of the fields framed by hand. */
 #define TAG_REQUEST_RESOURCE_SPANS 0x0a /* ExportTraceServiceRequest.resource_spans = 1 */
@@ -128,16 +125,54 @@ static char *put_piece(char **scratch, const diag_span_t *s, diag_span_str_t str
  * what protobuf-c packs from the whole span. Each returns the bytes it wrote at p.
  */
 
-/* The ids (fields 1, 2 and 4), from the small SpanIds message. */
-static size_t pack_ids(const diag_span_t *s, uint8_t *p)
+/*
+ * The ids and the times are fixed-width fields, which change with every span: a tag, for the
+ * ids a one-byte length, then the raw bytes (the times little-endian), as protobuf-c writes
+ * them (the tests compare with its packing of the whole Span). They are written here because
+ * protobuf-c's packer walks a message's field descriptors and switches on each field's type,
+ * about 90 instructions per field: a third of what a span the memo knows costs in all.
+ */
+#define TAG_SPAN_TRACE_ID 0x0a  /* Span.trace_id = 1, length-delimited */
+#define TAG_SPAN_SPAN_ID 0x12   /* Span.span_id = 2 */
+#define TAG_SPAN_PARENT_ID 0x22 /* Span.parent_span_id = 4 */
+#define TAG_SPAN_START 0x39     /* Span.start_time_unix_nano = 7, fixed64 */
+#define TAG_SPAN_END 0x41       /* Span.end_time_unix_nano = 8, fixed64 */
+
+static uint8_t *put_id(uint8_t *o, uint8_t tag, const uint8_t *id, uint8_t len)
 {
-    otlp_ids_t ids = REMORA__OTLP__V1__SPAN_IDS__INIT;
-    /* protobuf-c only reads through these pointers when it packs */
-    ids.trace_id = (ProtobufCBinaryData){ sizeof s->trace_id, (uint8_t *)s->trace_id };
-    ids.span_id = (ProtobufCBinaryData){ sizeof s->span_id, (uint8_t *)s->span_id };
-    if (s->has_parent) /* proto3: an empty parent_span_id is not written, as for a root span */
-        ids.parent_span_id = (ProtobufCBinaryData){ sizeof s->parent_span_id, (uint8_t *)s->parent_span_id };
-    return remora__otlp__v1__span_ids__pack(&ids, p);
+    o[0] = tag;
+    o[1] = len;
+    memcpy(o + 2, id, len);
+    return o + 2 + len;
+}
+
+static uint8_t *put_fixed64(uint8_t *o, uint8_t tag, uint64_t v)
+{
+    *o++ = tag;
+    for (int i = 0; i < 8; i++)
+        o[i] = (uint8_t)(v >> (8 * i));
+    return o + 8;
+}
+
+/* Fields 1, 2 and 4; proto3 writes no empty parent_span_id, as for a root span. */
+static size_t put_ids(const diag_span_t *s, uint8_t *p)
+{
+    uint8_t *o = put_id(p, TAG_SPAN_TRACE_ID, s->trace_id, sizeof s->trace_id);
+    o = put_id(o, TAG_SPAN_SPAN_ID, s->span_id, sizeof s->span_id);
+    if (s->has_parent)
+        o = put_id(o, TAG_SPAN_PARENT_ID, s->parent_span_id, sizeof s->parent_span_id);
+    return (size_t)(o - p);
+}
+
+/* Fields 7 and 8; proto3 writes no zero. */
+static size_t put_times(const diag_span_t *s, uint8_t *p)
+{
+    uint8_t *o = p;
+    if (s->start_ns)
+        o = put_fixed64(o, TAG_SPAN_START, s->start_ns);
+    if (s->end_ns)
+        o = put_fixed64(o, TAG_SPAN_END, s->end_ns);
+    return (size_t)(o - p);
 }
 
 /* The name and kind (fields 5 and 6). */
@@ -151,15 +186,6 @@ static size_t pack_name_kind(span_msg_t *m, const diag_span_t *s, uint8_t *p)
                   ? (Opentelemetry__Proto__Trace__V1__Span__SpanKind)s->kind
                   : OPENTELEMETRY__PROTO__TRACE__V1__SPAN__SPAN_KIND__SPAN_KIND_UNSPECIFIED;
     return opentelemetry__proto__trace__v1__span__pack(o, p);
-}
-
-/* The start and end times (fields 7 and 8), from the small SpanTimes message. */
-static size_t pack_times(const diag_span_t *s, uint8_t *p)
-{
-    otlp_times_t times = REMORA__OTLP__V1__SPAN_TIMES__INIT;
-    times.start_time_unix_nano = s->start_ns;
-    times.end_time_unix_nano = s->end_ns;
-    return remora__otlp__v1__span_times__pack(&times, p);
 }
 
 /* The attributes (field 9), as string values. */
@@ -290,14 +316,14 @@ static size_t put_body(diag_span_otlp_encoder_t *e, span_msg_t *m, const diag_sp
         memcpy(&split, kept.base, 2);
         memcpy(q, kept.base + 2, split);
         q += split;
-        q += pack_times(s, q);
+        q += put_times(s, q);
         memcpy(q, kept.base + 2 + split, kept.len - 2 - split);
         return (size_t)(q - p) + kept.len - 2 - split;
     }
     uint8_t *named = q;
     q += pack_name_kind(m, s, q);
     uint16_t split = (uint16_t)(q - named);
-    q += pack_times(s, q);
+    q += put_times(s, q);
     uint8_t *attrs = q;
     q += pack_attrs(m, s, q);
     if (rc == 0) {
@@ -323,7 +349,7 @@ int diag_span_otlp_add(diag_span_otlp_encoder_t *e, const diag_span_t *s)
     size_t lead = 1 + varint_size(max);
     span_msg_t m;
     uint8_t *body = p + lead, *q = body;
-    q += pack_ids(s, q);
+    q += put_ids(s, q);
     q += put_body(e, &m, s, q);
     if (s->status == DIAG_SPAN_STATUS_ERROR)
         q += pack_status(&m, s, q);

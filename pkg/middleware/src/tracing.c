@@ -102,7 +102,8 @@ static void record_span(mw_exchange_t *x)
     /* the caller's own dapr-* headers become attributes (daprd's userDefinedHTTPHeaders) */
     for (size_t i = 0; i < req->headers.len; i++) {
         base_slice_t k = req->headers.items[i].name;
-        if (k.len > 5 && base_slice_ieq(base_slice(k.base, 5), BASE_SLICE_LIT("dapr-"))) {
+        /* the first letter first: most headers are not dapr-* */
+        if (k.len > 5 && (k.base[0] | 0x20) == 'd' && base_slice_ieq(base_slice(k.base, 5), BASE_SLICE_LIT("dapr-"))) {
             char key[64];
             size_t kl = BASE_MIN(k.len, sizeof key);
             for (size_t j = 0; j < kl; j++)

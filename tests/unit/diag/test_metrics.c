@@ -776,6 +776,29 @@ static void test_path_label_increased_cardinality(void **state)
     char one[1]; /* room for the terminator only, even when a leading '/' is due */
     assert_int_equal(path_label("x", one, sizeof one).len, 0);
     assert_int_equal(one[0], '\0');
+    /* a repeated slash at every position of every length, around the 8-byte steps of the
+     * search: merged; and none: the path as it is */
+    for (size_t len = 2; len <= 40; len++) {
+        char path[48], out[64], want[48];
+        for (size_t i = 0; i < len; i++)
+            path[i] = (char)(i == 0 || i % 5 == 0 ? '/' : 'a' + (char)(i % 26));
+        base_slice_t plain = diag_http_path_label(base_slice(path, len), out, sizeof out);
+        assert_ptr_equal(plain.base, path);
+        assert_int_equal(plain.len, len);
+        for (size_t at = 1; at + 1 < len; at++) {
+            char saved[2] = { path[at], path[at + 1] };
+            path[at] = path[at + 1] = '/';
+            size_t w = 0;
+            for (size_t i = 0; i < len; i++) /* what merging gives */
+                if (!(path[i] == '/' && w && want[w - 1] == '/'))
+                    want[w++] = path[i];
+            base_slice_t got = diag_http_path_label(base_slice(path, len), out, sizeof out);
+            assert_int_equal(got.len, w);
+            assert_memory_equal(got.base, want, w);
+            path[at] = saved[0];
+            path[at + 1] = saved[1];
+        }
+    }
     reg_free(m);
 }
 
