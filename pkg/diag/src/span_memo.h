@@ -4,9 +4,10 @@
  * A service's spans repeat themselves: the same routes, methods and peers give the same
  * attributes span after span, and encoding them is most of an encoder's work (cJSON prints
  * every byte of every key and value through its escaper; protobuf-c walks a KeyValue and an
- * AnyValue per attribute). The memo keeps the encoder's own output for an attribute set,
- * keyed by the set's bytes, and hands it back for the next span with the same set: the output
- * is still what the library wrote, only not written again.
+ * AnyValue per attribute). The memo keeps the encoder's own output for an attribute set (with
+ * whatever else that output depends on: the name, kind, status, service), keyed by those
+ * bytes, and hands it back for the next span with the same ones: the output is still what the
+ * library wrote, only not written again.
  *
  * Bounded: SPAN_MEMO_SLOTS entries, two ways per set chosen by hash (the one used less
  * recently goes), and SPAN_MEMO_BUDGET bytes of keys and outputs in all; an output that would
