@@ -19,6 +19,7 @@
 
 #define RING_MASK (DIAG_SPAN_RING_CAP - 1u)
 _Static_assert((DIAG_SPAN_RING_CAP & RING_MASK) == 0, "ring capacity must be a power of two");
+_Static_assert((DIAG_SPAN_NOTIFY_EVERY & (DIAG_SPAN_NOTIFY_EVERY - 1)) == 0, "notify period must be a power of two");
 _Static_assert(DIAG_SPAN_TEXT_MAX + DIAG_SPAN_KEY_COUNT <= UINT16_MAX, "text offsets and key numbers are 16-bit");
 
 /* Keeps the producer's and the consumer's fields on different cache lines. */
@@ -34,7 +35,10 @@ struct diag_span_ring {
     char pad1[CACHE_LINE - sizeof(uint32_t)];
     /* set while a thread is bound (one producer per ring) */
     _Atomic int bound;
-    char pad2[CACHE_LINE - sizeof(int)];
+    /* read by the producer only, set before it starts */
+    void (*notify)(void *arg);
+    void *notify_arg;
+    char pad2[CACHE_LINE - sizeof(int) - 2 * sizeof(void *)];
     diag_span_t slots[DIAG_SPAN_RING_CAP];
 };
 
@@ -228,6 +232,14 @@ void diag_span_ring_commit(diag_span_ring_t *r, diag_span_t *s)
     if (!s || s != &r->slots[head & RING_MASK] || head - r->tail_seen >= DIAG_SPAN_RING_CAP)
         return;
     atomic_store_explicit(&r->head, head + 1, memory_order_release);
+    if (((head + 1) & (DIAG_SPAN_NOTIFY_EVERY - 1)) == 0 && r->notify)
+        r->notify(r->notify_arg);
+}
+
+void diag_span_ring_set_notify(diag_span_ring_t *r, void (*fn)(void *arg), void *arg)
+{
+    r->notify = fn;
+    r->notify_arg = arg;
 }
 
 int diag_span_bind_thread(diag_span_ring_t *r)

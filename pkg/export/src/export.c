@@ -13,8 +13,14 @@
  *
  * Drain pace: the timer runs every EXPORT_INTERVAL_MS at most, and sooner when spans arrive
  * fast: after each drain the next one is planned for when the busiest ring, at the rate it
- * filled since the previous drain, would be half full. Workers never wake the main loop, so
- * the request path costs no syscall; a burst faster than the plan fills the ring and drops.
+ * filled, would be a quarter full (PLAN_FILL), and at once while a ring still holds that. The rate is measured over at least RATE_MIN_MS: a drain that follows another at once
+ * (the rest of a full ring, taken into the second buffer) sees next to nothing arrive, and
+ * planning from that would wait a whole interval while the ring overflows. A quarter leaves
+ * the main loop, which shares its core with the workers, three quarters of a ring of delay.
+ * A burst faster than the plan is heard of too: every DIAG_SPAN_NOTIFY_EVERY spans a worker
+ * wakes the main loop with uv_async_send() (no syscall while a wake-up is pending, so at most
+ * one per that many spans), which drains at once unless a drain is already due. A ring
+ * overflows only when the main loop cannot keep up (or no exporter can take a batch).
  */
 #include "export/export.h"
 
@@ -81,13 +87,21 @@ typedef struct sink {
 
 typedef struct ring_slot {
     diag_span_ring_t *ring;
-    size_t left; /* pending after the previous drain */
+    size_t left;     /* pending after the previous drain */
+    size_t arrived;  /* spans seen arriving since rate_since */
+    uint64_t rate_since;
+    double per_ms;   /* the arrival rate last measured, spans per ms */
 } ring_slot_t;
+
+/* The fill a drain is planned for, and the least time a rate is measured over. */
+#define PLAN_FILL (DIAG_SPAN_RING_CAP / 4)
+#define RATE_MIN_MS 10
 
 struct export {
     uv_loop_t *loop;
     http_client_t *client; /* NULL when only stdout exports */
     uv_timer_t tick;
+    uv_async_t wake;        /* a worker published DIAG_SPAN_NOTIFY_EVERY spans */
     sink_t sinks[MAX_SINKS];
     int sink_count;
     int to_stdout;
@@ -96,7 +110,6 @@ struct export {
     ring_slot_t *rings;
     int ring_count;
     int next_ring;          /* the first ring drained by the next batch (fairness) */
-    uint64_t last_drain_ms;
     uint64_t next_delay_ms;
     int drain_wanted;       /* the timer fired while no sink could take a batch */
     int stopping;
@@ -149,17 +162,23 @@ static size_t total_pending(export_t *e)
 
 /* ---- batches ---- */
 
-/* Plans the next drain: at once when a ring is still half full, else when the ring that
- * filled fastest since the last drain would be half full at that rate (EXPORT_INTERVAL_MS at
- * most). */
-static void plan_next(export_t *e, size_t arrived, size_t left, uint64_t elapsed_ms)
+/* Plans the next drain after one that left `slot->left` spans in the ring (see the head
+ * comment): at once while PLAN_FILL or more are left, else when the ring would hold that many
+ * at its rate (EXPORT_INTERVAL_MS at most). */
+static void plan_next(export_t *e, ring_slot_t *slot, size_t arrived, uint64_t now)
 {
-    const size_t half = DIAG_SPAN_RING_CAP / 2;
+    slot->arrived += arrived;
+    uint64_t over = now - slot->rate_since;
+    if (over >= RATE_MIN_MS) {
+        slot->per_ms = (double)slot->arrived / (double)over;
+        slot->arrived = 0;
+        slot->rate_since = now;
+    }
     uint64_t d;
-    if (left >= half)
+    if (slot->left >= PLAN_FILL)
         d = 0;
-    else if (arrived)
-        d = (half - left) * elapsed_ms / arrived;
+    else if (slot->per_ms > 0)
+        d = (uint64_t)((double)(PLAN_FILL - slot->left) / slot->per_ms);
     else
         return;
     if (d < e->next_delay_ms)
@@ -224,8 +243,6 @@ static int batch_full(const export_t *e, size_t n)
 static size_t fill_batch(export_t *e)
 {
     uint64_t now = uv_now(e->loop);
-    uint64_t elapsed = now > e->last_drain_ms ? now - e->last_drain_ms : 1;
-    e->last_drain_ms = now;
     e->next_delay_ms = EXPORT_INTERVAL_MS;
     base_slice_t service = base_slice_cstr(e->service);
     for (int i = 0; i < e->sink_count; i++) {
@@ -244,7 +261,7 @@ static size_t fill_batch(export_t *e)
         size_t arrived = pending > slot->left ? pending - slot->left : 0;
         slot->left = pending - taken;
         left += slot->left;
-        plan_next(e, arrived, slot->left, elapsed);
+        plan_next(e, slot, arrived, now);
     }
     if (left >= EXPORT_BATCH_MAX_SPANS)
         e->next_delay_ms = 0; /* a whole batch is waiting */
@@ -407,6 +424,34 @@ static void on_tick(uv_timer_t *t)
     uv_timer_start(&e->tick, on_tick, e->next_delay_ms, 0);
 }
 
+/* A worker published another DIAG_SPAN_NOTIFY_EVERY spans: drain now if a ring holds
+ * PLAN_FILL or more (a burst the plan did not see coming), unless a drain is due anyway. */
+static void on_wake(uv_async_t *a)
+{
+    export_t *e = a->data;
+    if (e->stopping)
+        return;
+    size_t most = 0;
+    for (int i = 0; i < e->ring_count; i++)
+        most = BASE_MAX(most, diag_span_ring_pending(e->rings[i].ring));
+    if (most < PLAN_FILL)
+        return;
+    if (!can_take(e)) {
+        e->drain_wanted = 1;
+        return;
+    }
+    if (uv_is_active((uv_handle_t *)&e->tick) && uv_timer_get_due_in(&e->tick) == 0)
+        return; /* due this turn anyway */
+    uv_timer_start(&e->tick, on_tick, 0, 0);
+}
+
+/* Runs on a worker (diag_span_ring_set_notify()): uv_async_send() is the one libuv call that
+ * may come from another thread. */
+static void notify_main(void *arg)
+{
+    uv_async_send(&((export_t *)arg)->wake);
+}
+
 /* ---- stop ---- */
 
 /* Every handle's close ends here; the last one frees the exporter. */
@@ -455,6 +500,7 @@ static void on_client_closed(void *arg)
 
 static void close_all(export_t *e)
 {
+    uv_close((uv_handle_t *)&e->wake, on_timer_closed); /* data is e, as for the timers */
     uv_close((uv_handle_t *)&e->tick, on_timer_closed);
     uv_close((uv_handle_t *)&e->stop_timer, on_timer_closed);
     for (int i = 0; i < e->sink_count; i++)
@@ -690,20 +736,26 @@ export_t *export_start(uv_loop_t *main_loop, const config_t *cfg, int worker_cou
     }
     /* From here on, handles exist: teardown goes through close_all(). */
     uv_timer_init(main_loop, &e->tick);
+    uv_async_init(main_loop, &e->wake, on_wake);
+    e->wake.data = e;
+    uv_unref((uv_handle_t *)&e->wake);
     uv_timer_init(main_loop, &e->stop_timer);
     e->tick.data = e->stop_timer.data = e;
-    e->open_handles = 2 + e->sink_count + (e->client ? 1 : 0);
+    e->open_handles = 3 + e->sink_count + (e->client ? 1 : 0);
     for (int i = 0; i < e->sink_count; i++) {
         uv_timer_init(main_loop, &e->sinks[i].timer);
         e->sinks[i].timer.data = &e->sinks[i];
     }
-    e->last_drain_ms = uv_now(main_loop);
+    for (int i = 0; i < e->ring_count; i++)
+        e->rings[i].rate_since = uv_now(main_loop);
     uv_timer_start(&e->tick, on_tick, EXPORT_INTERVAL_MS, 0);
     uv_unref((uv_handle_t *)&e->tick);
     if (e->to_stdout)
         LOG_INFO(LOG_SCOPE, "writing trace spans to the log (scope %s)", TRACE_LOG_SCOPE);
     for (int i = 0; i < worker_count; i++)
         rings_out[i] = e->rings[i].ring;
+    for (int i = 0; i < worker_count; i++)
+        diag_span_ring_set_notify(e->rings[i].ring, notify_main, e);
     return e;
 
 fail_oom:

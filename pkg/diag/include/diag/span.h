@@ -155,6 +155,17 @@ void diag_span_ring_free(diag_span_ring_t *r);
 diag_span_t *diag_span_ring_reserve(diag_span_ring_t *r);
 void diag_span_ring_commit(diag_span_ring_t *r, diag_span_t *s);
 
+/* Spans between two calls of a ring's notify function (a power of two). */
+#define DIAG_SPAN_NOTIFY_EVERY 128u
+/*
+ * Has commit call fn(arg) on the producer's thread after every DIAG_SPAN_NOTIFY_EVERY spans
+ * it publishes, so that the consumer, which otherwise drains on its own schedule, hears of a
+ * burst before the ring overflows (the exporter wakes its loop with uv_async_send(), which
+ * makes no syscall while a wake-up is already pending). Set before the producer starts; NULL
+ * fn for none.
+ */
+void diag_span_ring_set_notify(diag_span_ring_t *r, void (*fn)(void *arg), void *arg);
+
 /*
  * Binds `r` to the calling thread (a _Thread_local pointer), or unbinds it with NULL.
  * Returns 0, or -1 when `r` is already bound to another thread (a ring has one producer).
