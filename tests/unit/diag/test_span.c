@@ -110,6 +110,45 @@ static void test_known_keys(void **state)
     assert_int_equal(s.attr_count, 0);
 }
 
+static void count_notify(void *arg)
+{
+    (*(int *)arg)++;
+}
+
+/* The notify function runs once per DIAG_SPAN_NOTIFY_EVERY published spans, on the
+ * producer, and not for spans dropped or reserved and not committed. */
+static void test_notify(void **state)
+{
+    (void)state;
+    diag_span_ring_t *r = diag_span_ring_new();
+    assert_non_null(r);
+    int calls = 0;
+    diag_span_ring_set_notify(r, count_notify, &calls);
+    for (unsigned i = 0; i < DIAG_SPAN_NOTIFY_EVERY - 1; i++)
+        diag_span_ring_commit(r, diag_span_ring_reserve(r));
+    assert_int_equal(calls, 0);
+    (void)diag_span_ring_reserve(r); /* abandoned: not published */
+    assert_int_equal(calls, 0);
+    diag_span_ring_commit(r, diag_span_ring_reserve(r));
+    assert_int_equal(calls, 1);
+    /* past the capacity: drops publish nothing; releasing lets the count go on */
+    for (unsigned i = 0; i < 2 * DIAG_SPAN_RING_CAP; i++) {
+        diag_span_t *s = diag_span_ring_reserve(r);
+        if (s)
+            diag_span_ring_commit(r, s);
+    }
+    assert_int_equal(calls, (int)(DIAG_SPAN_RING_CAP / DIAG_SPAN_NOTIFY_EVERY));
+    diag_span_ring_release(r, diag_span_ring_pending(r));
+    for (unsigned i = 0; i < DIAG_SPAN_NOTIFY_EVERY; i++)
+        diag_span_ring_commit(r, diag_span_ring_reserve(r));
+    assert_int_equal(calls, (int)(DIAG_SPAN_RING_CAP / DIAG_SPAN_NOTIFY_EVERY) + 1);
+    diag_span_ring_set_notify(r, NULL, NULL);
+    for (unsigned i = 0; i < DIAG_SPAN_NOTIFY_EVERY; i++)
+        diag_span_ring_commit(r, diag_span_ring_reserve(r));
+    assert_int_equal(calls, (int)(DIAG_SPAN_RING_CAP / DIAG_SPAN_NOTIFY_EVERY) + 1);
+    diag_span_ring_free(r);
+}
+
 static void test_context(void **state)
 {
     (void)state;
@@ -389,6 +428,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builders),
         cmocka_unit_test(test_known_keys),
+        cmocka_unit_test(test_notify),
         cmocka_unit_test(test_context),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_ring_full_and_order),
