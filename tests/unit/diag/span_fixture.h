@@ -6,6 +6,7 @@
 #define TEST_DIAG_SPAN_FIXTURE_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "diag/span.h"
@@ -46,6 +47,59 @@ static inline void child_span(diag_span_t *s)
     diag_span_set_name(s, BASE_SLICE_LIT("CallLocal/orders/new"));
     diag_span_add_attr(s, BASE_SLICE_LIT("rpc.system"), BASE_SLICE_LIT("grpc"));
     diag_span_set_error(s, BASE_SLICE_LIT("connection refused"));
+}
+
+/*
+ * The memo tests' spans: MEMO_SPANS of them, in the pattern AAABBBCACADDDEBFFF. A is the root
+ * span, B the child, C and D the root with one attribute changed (D's with bytes to escape or
+ * repair), E the child with another error, F the child without its error. Every span has its
+ * own id and start. The caller frees the array.
+ */
+#define MEMO_SPANS 18
+static inline diag_span_t *memo_spans(void)
+{
+    static const char pattern[MEMO_SPANS] = "AAABBBCACADDDEBFFF";
+    diag_span_t *spans = calloc(MEMO_SPANS, sizeof *spans);
+    if (!spans)
+        return NULL;
+    for (int i = 0; i < MEMO_SPANS; i++) {
+        diag_span_t *s = &spans[i];
+        switch (pattern[i]) {
+        case 'A': root_span(s); break;
+        case 'B': child_span(s); break;
+        case 'C':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/healthz"));
+            break;
+        case 'D':
+            root_span(s);
+            diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), BASE_SLICE_LIT("/a\xff\"b\x01"));
+            break;
+        case 'E':
+            child_span(s);
+            diag_span_set_error(s, BASE_SLICE_LIT("deadline exceeded"));
+            break;
+        case 'F':
+            child_span(s);
+            s->status = DIAG_SPAN_STATUS_UNSET;
+            break;
+        }
+        s->span_id[7] = (uint8_t)i;
+        s->start_ns += (uint64_t)i * 1000;
+    }
+    return spans;
+}
+
+/* A root span plus rpc.service and server.port, the keys added as text (a) or as known keys
+ * (b): both must encode to the same bytes. */
+static inline void known_key_spans(diag_span_t *a, diag_span_t *b)
+{
+    root_span(a);
+    root_span(b);
+    diag_span_add_attr(a, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr(a, BASE_SLICE_LIT("server.port"), BASE_SLICE_LIT("5123"));
+    diag_span_add_attr_key(b, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation"));
+    diag_span_add_attr_key(b, DIAG_SPAN_KEY_SERVER_PORT, BASE_SLICE_LIT("5123"));
 }
 
 #endif

@@ -489,35 +489,9 @@ static void *failing_malloc(size_t n)
 static void test_memo_same_output(void **state)
 {
     (void)state;
-    enum { N = 18 };
-    diag_span_t *spans = calloc(N, sizeof *spans);
+    enum { N = MEMO_SPANS };
+    diag_span_t *spans = memo_spans();
     assert_non_null(spans);
-    const char pattern[N] = "AAABBBCACADDDEBFFF";
-    for (int i = 0; i < N; i++) {
-        diag_span_t *s = &spans[i];
-        switch (pattern[i]) {
-        case 'A': root_span(s); break;
-        case 'B': child_span(s); break;
-        case 'C':
-            root_span(s);
-            diag_span_add_attr(s, BASE_SLICE_LIT("dapr.api"), BASE_SLICE_LIT("GET /v1.0/healthz"));
-            break;
-        case 'D':
-            root_span(s);
-            diag_span_add_attr(s, BASE_SLICE_LIT("url.full"), BASE_SLICE_LIT("/a\xff\"b\x01"));
-            break;
-        case 'E': /* B's attributes, another error */
-            child_span(s);
-            diag_span_set_error(s, BASE_SLICE_LIT("deadline exceeded"));
-            break;
-        case 'F': /* B's attributes without its error */
-            child_span(s);
-            s->status = DIAG_SPAN_STATUS_UNSET;
-            break;
-        }
-        s->span_id[7] = (uint8_t)i;
-        s->start_ns += (uint64_t)i * 1000;
-    }
     diag_span_otlp_encoder_t on = { 0 }, off = { 0 };
     diag_span_otlp_memo_off(&off);
     base_buf_t a = BASE_BUF_INIT, b = BASE_BUF_INIT;
@@ -557,12 +531,7 @@ static void test_known_keys_same_output(void **state)
 {
     (void)state;
     diag_span_t a, b;
-    root_span(&a);
-    root_span(&b);
-    diag_span_add_attr(&a, BASE_SLICE_LIT("rpc.service"), BASE_SLICE_LIT("ServiceInvocation"));
-    diag_span_add_attr(&a, BASE_SLICE_LIT("server.port"), BASE_SLICE_LIT("5123"));
-    diag_span_add_attr_key(&b, DIAG_SPAN_KEY_RPC_SERVICE, BASE_SLICE_LIT("ServiceInvocation"));
-    diag_span_add_attr_key(&b, DIAG_SPAN_KEY_SERVER_PORT, BASE_SLICE_LIT("5123"));
+    known_key_spans(&a, &b);
     base_buf_t x = BASE_BUF_INIT, y = BASE_BUF_INIT;
     diag_span_otlp_encoder_t ea = { 0 }, eb = { 0 };
     base_slice_t rx, ry;

@@ -649,22 +649,29 @@ static int ring_drained(void *arg)
     return diag_span_ring_pending(w->ring) <= w->at_most;
 }
 
+/* An exporter to a Zipkin receiver that holds its answers, with a first batch of 10 spans
+ * sent and its answer held. Returns the counters from before that batch. */
+static diag_span_stats_t start_with_held_batch(env_t *e, receiver_t *rx)
+{
+    env_init(e);
+    int port = rx_start(rx, &e->loop, 0);
+    rx->hold = 1;
+    set_zipkin(e, port);
+    env_start(e);
+    diag_span_stats_t before = stats();
+    push(e, 0, 10);
+    held_want_t first = { rx, 1 };
+    run_until(e, got_held, &first, 2000);
+    return before;
+}
+
 static void test_slow_receiver_does_not_stop_draining(void **state)
 {
     (void)state;
     env_t e;
     receiver_t rx;
-    env_init(&e);
-    int port = rx_start(&rx, &e.loop, 0);
-    rx.hold = 1;
-    set_zipkin(&e, port);
-    env_start(&e);
-    diag_span_stats_t before = stats();
-
     /* the first batch goes out and its answer is held */
-    push(&e, 0, 10);
-    held_want_t first = { &rx, 1 };
-    run_until(&e, got_held, &first, 2000);
+    diag_span_stats_t before = start_with_held_batch(&e, &rx);
     size_t fp_one = export_footprint(e.exp);
 
     /* spans keep coming: they are drained into the second buffer while it is in flight */
@@ -758,15 +765,7 @@ static void test_stop_sends_the_waiting_batch(void **state)
     (void)state;
     env_t e;
     receiver_t rx;
-    env_init(&e);
-    int port = rx_start(&rx, &e.loop, 0);
-    rx.hold = 1;
-    set_zipkin(&e, port);
-    env_start(&e);
-    diag_span_stats_t before = stats();
-    push(&e, 0, 10);
-    held_want_t first = { &rx, 1 };
-    run_until(&e, got_held, &first, 2000);
+    diag_span_stats_t before = start_with_held_batch(&e, &rx);
     push(&e, 1, 300);
     ring_want_t drained = { e.rings[1], 0 };
     run_until(&e, ring_drained, &drained, 2000); /* a batch waits behind the held one */

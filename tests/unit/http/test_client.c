@@ -1865,6 +1865,25 @@ static void *counting_malloc(size_t n)
 static const base_allocator_t counting_allocator = { counting_malloc, free };
 
 /* The borrowed buffer is freed as soon as on_done is called: ASan reports any later read. */
+static void free_user_and_finish(call_t *c);
+
+/* A fresh environment and calls[0] started as an upload of a patterned body of `total` bytes
+ * (Content-Length `length`, -1 for chunked) that the app checks byte by byte; the body is the
+ * caller's to write and is freed when the call finishes. */
+static char *start_patterned_upload(size_t total, const char *method, int64_t length)
+{
+    reset();
+    env_init(&env, NULL, 0, 1);
+    char *body = malloc(total);
+    assert_non_null(body);
+    fill_pattern(body, 0, total);
+    calls[0].user = body;
+    calls[0].check_pattern = 1;
+    calls[0].next = free_user_and_finish;
+    call_start(&calls[0], &env, method, "/upload", NULL, length);
+    return body;
+}
+
 static void free_user_and_finish(call_t *c)
 {
     free(c->user);
@@ -1877,16 +1896,8 @@ static void free_user_and_finish(call_t *c)
 static void test_ref_body_large(void **state)
 {
     (void)state;
-    reset();
-    env_init(&env, NULL, 0, 1);
     const size_t total = 3 * MIB + 777;
-    char *body = malloc(total);
-    assert_non_null(body);
-    fill_pattern(body, 0, total);
-    calls[0].user = body;
-    calls[0].check_pattern = 1;
-    calls[0].next = free_user_and_finish;
-    call_start(&calls[0], &env, "POST", "/upload", NULL, (int64_t)total);
+    char *body = start_patterned_upload(total, "POST", (int64_t)total);
     size_t head = http_client_req_pending(calls[0].req);
 
     alloc_largest = 0;
@@ -1944,16 +1955,8 @@ static void test_ref_and_copied_writes_keep_order(void **state)
 static void test_chunked_ref_body(void **state)
 {
     (void)state;
-    reset();
-    env_init(&env, NULL, 0, 1);
     const size_t total = 2 * MIB + 1234;
-    char *body = malloc(total);
-    assert_non_null(body);
-    fill_pattern(body, 0, total);
-    calls[0].user = body;
-    calls[0].check_pattern = 1;
-    calls[0].next = free_user_and_finish;
-    call_start(&calls[0], &env, "PUT", "/upload", NULL, -1);
+    char *body = start_patterned_upload(total, "PUT", -1);
     static const size_t cuts[] = { MIB + 100, MIB + 1100, MIB + 1110, MIB + 1115, MIB + 1116, MIB + 70000 };
     size_t off = 0;
     for (size_t i = 0; i <= BASE_ARRAY_SIZE(cuts); i++) {
