@@ -1,6 +1,6 @@
 /*
- * span_fixture.h - the two spans the encoder tests share: a root server span and a child
- * client span that failed.
+ * span_fixture.h - what the span encoder and memo tests share: a root server span and a child
+ * client span that failed, the memo tests' spans, and a failing allocator.
  */
 #ifndef TEST_DIAG_SPAN_FIXTURE_H
 #define TEST_DIAG_SPAN_FIXTURE_H
@@ -10,6 +10,14 @@
 #include <string.h>
 
 #include "diag/span.h"
+
+/* An allocator for base_set_allocator() that fails while fail_alloc is set. */
+static int fail_alloc;
+
+static inline void *failing_malloc(size_t n)
+{
+    return fail_alloc ? NULL : malloc(n);
+}
 
 #define START 1700000000123456789ull
 #define SERVICE BASE_SLICE_LIT("orders")

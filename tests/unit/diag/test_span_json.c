@@ -352,13 +352,6 @@ static void test_worst_case(void **state)
 
 /* ---- allocation failure ---- */
 
-static int fail_alloc;
-
-static void *failing_malloc(size_t n)
-{
-    return fail_alloc ? NULL : malloc(n);
-}
-
 /* ---- the memo ---- */
 
 /* Batches of spans whose tags repeat, change, fail and come back: with and without the memo,

@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "base/pool.h"
+#include "span_fixture.h"
 #include "span_memo.h"
 
 #define SETS (SPAN_MEMO_SLOTS / SPAN_MEMO_WAYS)
@@ -185,13 +186,6 @@ static void test_budget(void **state)
     assert_true(refused > 0);
     free(text);
     span_memo_free(m);
-}
-
-static int fail_alloc;
-
-static void *failing_malloc(size_t n)
-{
-    return fail_alloc ? NULL : malloc(n);
 }
 
 static void test_out_of_memory(void **state)
