@@ -96,6 +96,16 @@ static size_t cut_utf8(base_slice_t v, size_t room)
  * not waste the buffer), else appended. With may_cut == 0 the value is stored whole or not at
  * all. Returns 0 (whole), 1 (cut), -1 (nothing stored; *dst unchanged).
  */
+/* Appends n bytes that fit to the text and points *dst at them. */
+static inline void append_text(diag_span_t *s, diag_span_str_t *dst, const char *p, size_t n)
+{
+    if (n)
+        memcpy(s->text + s->text_len, p, n);
+    dst->off = s->text_len;
+    dst->len = (uint16_t)n;
+    s->text_len = (uint16_t)(s->text_len + n);
+}
+
 static int put_text(diag_span_t *s, diag_span_str_t *dst, base_slice_t v, int may_cut)
 {
     if (v.len > 0 && !v.base)
@@ -110,10 +120,7 @@ static int put_text(diag_span_t *s, diag_span_str_t *dst, base_slice_t v, int ma
     size_t n = cut_utf8(v, room);
     if (n < v.len && (!may_cut || n == 0))
         return -1;
-    memcpy(s->text + s->text_len, v.base, n);
-    dst->off = s->text_len;
-    dst->len = (uint16_t)n;
-    s->text_len = (uint16_t)(s->text_len + n);
+    append_text(s, dst, v.base, n);
     return n < v.len ? 1 : 0;
 }
 
@@ -153,11 +160,7 @@ int diag_span_add_attr_key(diag_span_t *s, diag_span_key_t key, base_slice_t val
     diag_span_attr_t *a = &s->attrs[s->attr_count];
     a->key = (diag_span_str_t){ (uint16_t)(DIAG_SPAN_TEXT_MAX + key), known_keys[key].len };
     if (value.len <= (size_t)(DIAG_SPAN_TEXT_MAX - s->text_len) && (value.base || !value.len)) {
-        /* the common case, appended whole without put_text()'s checks */
-        if (value.len)
-            memcpy(s->text + s->text_len, value.base, value.len);
-        a->value = (diag_span_str_t){ s->text_len, (uint16_t)value.len };
-        s->text_len = (uint16_t)(s->text_len + value.len);
+        append_text(s, &a->value, value.base, value.len); /* the common case: whole */
         s->attr_count++;
         return 0;
     }

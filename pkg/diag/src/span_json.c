@@ -67,7 +67,6 @@ typedef struct tree {
     char *scratch_end; /* the end of the reservation (checked in debug builds) */
     char *room;        /* where the span is printed, free until then */
     size_t room_len;
-    int memo_rc;       /* the last span_memo_get() */
 } tree_t;
 
 /* ---- nodes ---- */
@@ -230,30 +229,6 @@ static cJSON *add_tags(tree_t *t, cJSON *o, const diag_span_t *s, const char *se
     return tags;
 }
 
-/* With a memo: when it has what cJSON printed for the key, adds that as `key`'s value and
- * returns 1. Else returns 0, and the caller builds the value and passes it to memo_keep(). */
-static int memo_raw(tree_t *t, cJSON *parent, const char *key, span_memo_t *memo, span_memo_key_t *k)
-{
-    base_slice_t kept;
-    if (!memo)
-        return 0;
-    t->memo_rc = span_memo_get(memo, k, &kept);
-    if (t->memo_rc != 1)
-        return 0;
-    add_raw(t, parent, key, kept.base);
-    return 1;
-}
-
-/* The key was missed twice in a row: prints the value alone, where the span will be printed
- * (the room holds the whole span, so it holds any part of it), and keeps it. */
-static void memo_keep(tree_t *t, span_memo_t *memo, const span_memo_key_t *k, cJSON *value)
-{
-    if (!memo || t->memo_rc != 0 || !cJSON_PrintPreallocated(value, t->room, (int)t->room_len, 0))
-        return;
-    base_slice_t printed = base_slice_cstr(t->room);
-    (void)span_memo_put(memo, k, &printed, 1);
-}
-
 /* Keeps what cJSON printed for the localEndpoint of the encoder's service, printed alone where
  * the span will be printed. Without memory, the next span builds it again. */
 static void keep_endpoint(tree_t *t, diag_span_encoder_t *e, base_slice_t service, cJSON *endpoint)
@@ -305,12 +280,24 @@ static cJSON *zipkin_tree(tree_t *t, const diag_span_t *s, base_slice_t service_
             keep_endpoint(t, e, service_name, endpoint);
     }
     span_memo_key_t k;
-    if (memo)
+    base_slice_t kept;
+    int rc = -1;
+    if (memo) {
         span_memo_key(&k, s, service_name, SPAN_MEMO_STATUS);
-    if (!memo_raw(t, o, "tags", memo, &k)) {
-        if (!service)
-            service = scratch_text(t, service_name.base, service_name.len);
-        memo_keep(t, memo, &k, add_tags(t, o, s, service));
+        rc = span_memo_get(memo, &k, &kept);
+    }
+    if (rc == 1) {
+        add_raw(t, o, "tags", kept.base); /* printed by cJSON for an earlier span */
+        return o;
+    }
+    if (!service)
+        service = scratch_text(t, service_name.base, service_name.len);
+    cJSON *tags = add_tags(t, o, s, service);
+    /* Missed twice in a row: printed alone where the span will be printed (the room holds the
+     * whole span, so it holds its tags), and kept. */
+    if (rc == 0 && cJSON_PrintPreallocated(tags, t->room, (int)t->room_len, 0)) {
+        base_slice_t printed = base_slice_cstr(t->room);
+        (void)span_memo_put(memo, &k, &printed, 1);
     }
     return o;
 }
